@@ -1,0 +1,147 @@
+// ssprd: the privileged helper of sspr.
+//
+//   ssprd [--config PATH] [--check-config]
+//
+// Reads /etc/sspr/sspr.conf, listens on a UNIX socket only, runs the reset
+// flows, writes back to AD over LDAPS. Exits 0 on SIGTERM/SIGINT.
+#include <signal.h>
+#include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "server.h"
+#include "sspr/ad/client.h"
+#include "sspr/audit/audit.h"
+#include "sspr/config/config.h"
+#include "sspr/method/email.h"
+#include "sspr/util/files.h"
+#include "sspr/wire/codec.h"
+
+namespace {
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: ssprd [--config PATH] [--check-config]\n"
+               "  --config PATH    configuration file (default /etc/sspr/sspr.conf)\n"
+               "  --check-config   check the configuration, print every problem, exit\n");
+}
+
+// No core dumps: a dump of this process could hold passwords and codes.
+void NoCoreDumps() {
+  struct rlimit rl {0, 0};
+  setrlimit(RLIMIT_CORE, &rl);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  NoCoreDumps();
+  std::string path = "/etc/sspr/sspr.conf";
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      path = a.substr(9);
+    } else if (a == "--check-config") {
+      check_only = true;
+    } else if (a == "-h" || a == "--help") {
+      Usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "ssprd: unknown argument: %s\n", argv[i]);
+      Usage();
+      return 2;
+    }
+  }
+  sspr::CryptoInit();
+
+  auto cfg = sspr::config::Load(path);
+  if (!cfg) {
+    std::fputs(cfg.error().detail.c_str(), stderr);
+    if (cfg.error().detail.back() != '\n') std::fputc('\n', stderr);
+    return 1;
+  }
+  // Files the configuration names are checked too, with the same care.
+  auto bind_pw = sspr::ReadSecretFile(cfg->directory.bind_password_file, geteuid());
+  if (!bind_pw) {
+    std::fprintf(stderr, "%s: [directory] bind_password_file: %s\n", path.c_str(),
+                 bind_pw.error().detail.c_str());
+    return 1;
+  }
+  if (access(cfg->directory.ad.ca_file.c_str(), R_OK) != 0) {
+    std::fprintf(stderr, "%s: [directory] ca_file: %s: %s\n", path.c_str(),
+                 cfg->directory.ad.ca_file.c_str(), std::strerror(errno));
+    return 1;
+  }
+  auto mailer = sspr::method::Mailer::Create(cfg->email);
+  if (!mailer) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), mailer.error().detail.c_str());
+    return 1;
+  }
+  auto client = sspr::ad::Client::Create(cfg->directory.ad, std::move(bind_pw.value()));
+  if (!client) {
+    std::fprintf(stderr, "%s: [directory] %s\n", path.c_str(), client.error().detail.c_str());
+    return 1;
+  }
+  if (check_only) {
+    std::printf("%s: configuration OK\n", path.c_str());
+    return 0;
+  }
+
+  openlog("ssprd", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+  sspr::audit::Log audit(cfg->helper.audit_log);
+  if (!audit.ok()) {
+    std::fprintf(stderr, "%s: [helper] audit_log: cannot open %s: %s\n", path.c_str(),
+                 cfg->helper.audit_log.c_str(), std::strerror(errno));
+    return 1;
+  }
+
+  // Signals are taken through a signalfd; every thread inherits the mask.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  if (sfd < 0) {
+    std::perror("ssprd: signalfd");
+    return 1;
+  }
+
+  sspr::Secret fake_key = sspr::Secret::Random(32);
+  sspr::flow::Services svc;
+  svc.cfg = &cfg.value();
+  svc.directory = client->get();
+  svc.mailer = &mailer.value();
+  svc.audit = &audit;
+  svc.fake_key = fake_key.data();
+  svc.now_ms = [] { return sspr::wire::NowMs(); };
+
+  // Connect early so a broken directory shows in the log at start, but
+  // serve anyway: the client reconnects when the DC comes back.
+  if (auto ping = svc.directory->Ping(); !ping)
+    audit.Admin(LOG_WARNING, "directory not reachable at start: " + ping.error().detail);
+
+  sspr::helper::Server server(svc);
+  if (auto st = server.Listen(); !st) {
+    std::fprintf(stderr, "ssprd: %s\n", st.error().detail.c_str());
+    return 1;
+  }
+  audit.Admin(LOG_INFO, "ssprd listening on " + cfg->helper.socket_path);
+  server.Serve(sfd);
+  audit.Admin(LOG_INFO, "ssprd stopped");
+  close(sfd);
+  return 0;
+}

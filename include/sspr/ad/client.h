@@ -1,0 +1,123 @@
+// Directory client for Active Directory over OpenLDAP's libldap.
+//
+// Contract:
+//  * Only ldaps:// URIs, or ldap:// URIs with StartTLS, are accepted; the
+//    CA file is mandatory and the server certificate and host name are
+//    verified (REQUIRE_CERT=DEMAND). Plain LDAP is refused for everything
+//    (SECURITY.md rule 10; Samba CVE-2023-0922).
+//  * The service account binds with a secret the caller read from a
+//    root-only file. Referrals are never chased. Every call has a timeout.
+//  * One persistent connection is kept and reused across requests; it is
+//    re-established (trying each configured URI in order) when it breaks.
+//  * Thread-safe: calls are serialised by an internal mutex.
+//  * Errors are sspr::Errc values produced by MapLdapResult (error_map.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sspr/util/result.h"
+#include "sspr/util/secret.h"
+
+namespace sspr::ad {
+
+struct DirectoryConfig {
+  std::vector<std::string> uris;   // tried in order; ldaps://… or ldap://… (StartTLS)
+  std::string ca_file;             // PEM bundle used to verify the DC
+  std::string bind_dn;             // the delegated service account (DN or UPN)
+  std::string base_dn;             // users are searched below this
+  int timeout_ms = 5000;           // per network operation
+};
+
+struct UserEntry {
+  std::string dn;
+  std::string sam_account_name;
+  std::string user_principal_name;
+  std::string display_name;
+  std::uint32_t user_account_control = 0;
+  bool disabled = false;               // UAC bit 0x2
+  std::int64_t lockout_time = 0;       // FILETIME, 0 = not locked
+  std::int64_t pwd_last_set = 0;       // FILETIME
+  std::int64_t admin_count = 0;
+  // Every other attribute requested, keyed by lower-case attribute name.
+  std::map<std::string, std::vector<std::string>> attrs;
+
+  // First value of a requested attribute (lower-case name), if any.
+  std::optional<std::string> First(std::string_view lower_name) const;
+};
+
+// The domain's password policy, read from the domain head (values the
+// flow needs to explain a refusal before anything is sent to AD).
+struct DomainPolicy {
+  int min_length = 0;          // minPwdLength
+  bool complexity = false;     // pwdProperties & DOMAIN_PASSWORD_COMPLEX (1)
+  int history_length = 0;      // pwdHistoryLength
+};
+
+// What happened to a password write.
+enum class WriteOutcome {
+  kWritten,     // the DC confirmed, or a read-back proved it
+  kNotWritten,  // the DC refused, or a read-back proved nothing changed
+};
+
+class Client {
+ public:
+  // Validates the config (URIs are ldaps/ldap+StartTLS, CA file given) but
+  // does not connect; the first call connects.
+  static Result<std::unique_ptr<Client>> Create(DirectoryConfig config, Secret bind_password);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Establish (or check) the connection and service bind now.
+  Status Ping();
+
+  // Find exactly one user object by sAMAccountName, or by userPrincipalName
+  // when `name` contains '@'. `extra_attrs` are read in addition to the
+  // fixed ones in UserEntry. kDirNoSuchUser when none matches,
+  // kDirAmbiguous when several do. The name is RFC 4515-escaped.
+  Result<UserEntry> FindUser(std::string_view name, const std::vector<std::string>& extra_attrs);
+
+  // Admin reset of unicodePwd (quoted UTF-16LE), optionally with
+  // lockoutTime=0 in the same modify. Reads pwdLastSet before and after on
+  // the same connection. If the connection breaks after the request was
+  // sent, reconnects and compares pwdLastSet to learn the truth; when that
+  // is impossible, fails with kDirWriteUnknown (the caller must not tell the
+  // user "written" or "not written"). A DC refusal is an error mapped by
+  // MapLdapResult (e.g. kDirPolicy).
+  Result<WriteOutcome> ResetPassword(const UserEntry& user, const Secret& password, bool unlock);
+
+  // Read minPwdLength/pwdProperties/pwdHistoryLength from the object named
+  // by the base DN's domain (the defaultNamingContext of the rootDSE).
+  Result<DomainPolicy> ReadDomainPolicy();
+
+  // Verify a password with a simple bind on a separate, short-lived TLS
+  // connection. An empty password is refused before any bind (an empty
+  // simple bind is an anonymous success). kDirWrongPassword, kDirLocked,
+  // kDirMustChange, ... as mapped from the bind's data code.
+  Status VerifyPassword(const std::string& dn, const Secret& password);
+
+  struct Impl;
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+// RFC 4515 §3 escaping of an assertion value: '*', '(', ')', '\\', NUL and
+// every byte >= 0x80 or < 0x20 become \XX.
+std::string EscapeFilterValue(std::string_view value);
+
+// "password" in double quotes, UTF-16LE, as unicodePwd wants it (MS-ADTS
+// 3.1.1.3.1.5). Fails on invalid UTF-8. The result is a Secret.
+Result<Secret> EncodeUnicodePwd(const Secret& utf8_password);
+
+// Escape a DN attribute value for use inside a DN string is not needed: DNs
+// always come from the directory.
+
+}  // namespace sspr::ad

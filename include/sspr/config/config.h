@@ -1,0 +1,70 @@
+// ssprd's configuration: /etc/sspr/sspr.conf (path overridable).
+//
+// Format: INI. `[section]` headers, `key = value` lines, `#` or `;` starts a
+// comment line, surrounding spaces are trimmed, values may be "quoted".
+// Unknown sections and keys are errors, so are duplicates and values out
+// of their allowed range. Every error reads
+//   FILE:LINE: [section] key: what is wrong; allowed: …; given: …
+// and all of them are reported, not only the first. conf/sspr.conf.example
+// documents every key with its default; tests keep the two in step.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sspr/ad/client.h"
+#include "sspr/util/result.h"
+
+namespace sspr::config {
+
+struct HelperConfig {
+  std::string socket_path = "/run/sspr/ssprd.sock";
+  int max_clients = 64;
+  int answer_timeout_s = 300;   // the user has this long to answer one prompt
+  std::string audit_log;        // empty: syslog only
+  std::string state_dir = "/var/lib/sspr";
+};
+
+struct DirectoryConfig {
+  ad::DirectoryConfig ad;
+  std::string bind_password_file = "/etc/sspr/bind.secret";
+};
+
+struct EmailConfig {
+  bool enabled = true;
+  std::string attribute = "otherMailbox";
+  std::string smtp_url = "smtp://localhost:25";
+  std::string smtp_tls = "starttls";  // starttls | smtps | none (loopback only)
+  std::string smtp_ca_file;            // empty: system store
+  std::string smtp_user;
+  std::string smtp_password_file;
+  std::string from = "sspr@localhost";
+  std::string subject = "Your password reset code";
+  int timeout_s = 20;
+};
+
+struct FlowConfig {
+  int code_length = 8;
+  int code_lifetime_s = 300;
+  int code_tries = 5;
+  int flow_lifetime_s = 900;
+  int password_tries = 3;
+  std::string helpdesk = "If you need help, contact your IT help desk.";
+  int min_response_ms = 400;  // floor on failure replies (same timing for all accounts)
+};
+
+struct Config {
+  std::string path;
+  HelperConfig helper;
+  DirectoryConfig directory;
+  EmailConfig email;
+  FlowConfig flow;
+};
+
+// Parse `path`. On failure the Error's detail holds every problem found,
+// one per line, in the format above.
+Result<Config> Load(const std::string& path);
+// Parse text as if read from `name` (for tests and fuzzing).
+Result<Config> Parse(const std::string& text, const std::string& name);
+
+}  // namespace sspr::config

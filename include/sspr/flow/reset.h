@@ -1,0 +1,41 @@
+// The reset flow ("forgot password"): verify the caller with a one-time code
+// sent to the alternate email address read from AD at send time, then take
+// a new password, pre-check it against the domain policy, and write it to
+// AD as an admin reset. Unknown, disabled and not-enrolled accounts walk the
+// same prompts with the same words and get no mail (SECURITY.md rule 8);
+// the audit log records the truth.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+
+#include "sspr/ad/client.h"
+#include "sspr/audit/audit.h"
+#include "sspr/config/config.h"
+#include "sspr/flow/dialogue.h"
+#include "sspr/method/email.h"
+
+namespace sspr::flow {
+
+struct Services {
+  const config::Config* cfg = nullptr;
+  ad::Client* directory = nullptr;
+  const method::Mailer* mailer = nullptr;
+  audit::Log* audit = nullptr;
+  const unsigned char* fake_key = nullptr;  // 32 bytes, for fake masked addresses
+  std::function<std::int64_t()> now_ms;     // monotonic clock (tests may replace)
+};
+
+struct Caller {
+  uid_t uid = 0;
+  std::string account;  // already authorised by the server's peer rule
+  std::string service, tty, rhost;  // claims: audit only
+  std::string flow_id;              // random, per dialogue
+};
+
+// Runs the whole flow; always ends the dialogue with a result.
+void RunReset(const Services& svc, const Caller& caller, Dialogue& dlg);
+
+}  // namespace sspr::flow

@@ -1,0 +1,52 @@
+// The message catalog: every text a user sees, by stable id. The helper
+// sends ids and parameters; pam_sspr.so renders them here (through
+// dgettext("sspr", …), so translations need no code). Parameters are
+// substituted for %1..%4. Ids are part of the wire protocol: never reuse
+// or renumber one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sspr::wire {
+
+enum class MsgId : std::uint16_t {
+  // Rendered by the module itself.
+  kPasswordPrompt = 1,        // "Password (press Enter if you forgot it): "
+  kModuleUnavailable = 2,     // helper down / protocol failure
+  // Reset flow.
+  kResetIntro = 10,
+  kCodeSentEmail = 20,        // %1 masked address, %2 minutes valid
+  kCodePrompt = 21,
+  kCodeWrong = 22,            // %1 tries left
+  kCodeExpired = 23,
+  kTooManyTries = 24,
+  kSendFailed = 25,
+  kNewPasswordPrompt = 30,
+  kConfirmPasswordPrompt = 31,
+  kPasswordMismatch = 32,
+  kPasswordEmpty = 33,
+  kPolicyTooShort = 34,       // %1 minimum length
+  kPolicyComplexity = 35,
+  kPolicyHistory = 36,
+  kPolicyOther = 37,
+  kPasswordTooManyTries = 38,
+  kPasswordWritten = 40,
+  kPasswordNotWritten = 41,
+  kPasswordUnknown = 42,
+  kServiceUnavailable = 43,
+  kFlowExpired = 44,
+  kCancelled = 45,
+  kHelpdesk = 46,             // %1 admin-configured help-desk text
+  kNotVerified = 47,
+};
+
+// Render one message. Unknown ids render their parameters (or a generic
+// line when there are none), so a newer helper never breaks an older module.
+std::string Render(std::uint16_t msg, const std::vector<std::string>& params);
+
+// The untranslated format string of an id, or nullptr if unknown.
+const char* FormatOf(std::uint16_t msg);
+
+}  // namespace sspr::wire

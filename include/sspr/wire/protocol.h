@@ -1,0 +1,113 @@
+// The sspr wire protocol between pam_sspr.so (untrusted client) and ssprd.
+// This header is the specification.
+//
+// Transport: a SOCK_STREAM UNIX socket (default /run/sspr/ssprd.sock, owned
+// by root, mode 0666; the helper authorises by SO_PEERCRED, not by mode).
+//
+// Frame (all integers big-endian):
+//   u32 length      bytes that follow, 2 ≤ length ≤ kMaxFrame, checked
+//                   before anything is allocated
+//   u8  version     kProtocolVersion; anything else is an error
+//   u8  type        a MsgType below. Requests (module → helper) are even,
+//                   answers (helper → module) are odd.
+//   ... body        the fields of that type, consumed exactly: trailing
+//                   bytes are an error.
+// Field encodings:
+//   u8/u16/u32      fixed width
+//   str             u16 length + UTF-8 bytes, no NUL, per-field cap
+//
+// Dialogue: the helper drives it. The module sends kStart once; the helper
+// answers with kStep frames, each a short list of items (info/error lines,
+// then at most one prompt, always last). The module renders every item
+// through the message catalog (catalog.h) into one PAM conversation call
+// and returns the prompt's answer in kAnswer (or an empty kAnswer with
+// kAnswerNone when the step had no prompt). The helper ends the dialogue
+// with kResult. New methods and flows are new message ids and parameters,
+// never new module code.
+//
+// kStart     (2)  u8 flow        Flow below
+//                 u8 flags       kStartFlag* (unknown bits rejected)
+//                 str account    ≤ kMaxAccount; empty = the caller's own uid
+//                 str service    ≤ kMaxClaim   (claim: audit/rate-limit only)
+//                 str tty        ≤ kMaxClaim   (claim)
+//                 str rhost      ≤ kMaxClaim   (claim)
+// kAnswer    (4)  u8 flags       kAnswer* bits
+//                 str answer     ≤ kMaxAnswer (PAM_MAX_RESP_SIZE); secret
+// kStep      (3)  u8 count       1..kMaxItems
+//                 count × item:
+//                   u8 style     Style below
+//                   u8 flags     kItem* bits (only on prompts)
+//                   u16 msg      MsgId (catalog.h)
+//                   u8 nparams   0..kMaxParams
+//                   nparams × str ≤ kMaxParam
+// kResult    (5)  u8 outcome     Outcome below
+//                 u8 count       0..kMaxItems items as in kStep, no prompts
+//
+// Permit table (helper side): kStart is allowed once, first; kAnswer only
+// while a kStep is outstanding. Anything else closes that connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sspr::wire {
+
+inline constexpr std::uint8_t kProtocolVersion = 1;
+
+// Caps. kMaxFrame bounds every allocation a peer can cause.
+inline constexpr std::size_t kMaxFrame = 8192;
+inline constexpr std::size_t kMaxAccount = 256;
+inline constexpr std::size_t kMaxClaim = 256;
+inline constexpr std::size_t kMaxAnswer = 512;   // PAM_MAX_RESP_SIZE
+inline constexpr std::size_t kMaxParam = 512;    // rendered line < PAM_MAX_MSG_SIZE
+inline constexpr std::size_t kMaxItems = 8;
+inline constexpr std::size_t kMaxParams = 4;
+
+enum class MsgType : std::uint8_t {
+  kStart = 2,
+  kStep = 3,
+  kAnswer = 4,
+  kResult = 5,
+};
+
+enum class Flow : std::uint8_t {
+  kReset = 1,   // forgot password: verify, then admin reset in AD
+  kUnlock = 2,  // reserved: verify, then unlock only
+  kChange = 3,  // reserved: user change (old + new)
+  kEnrol = 4,   // reserved: register methods
+};
+inline constexpr std::uint8_t kMaxFlow = 4;
+
+inline constexpr std::uint8_t kStartFlagNone = 0;
+inline constexpr std::uint8_t kStartFlagsKnown = 0;
+
+enum class Style : std::uint8_t {
+  kInfo = 1,
+  kError = 2,
+  kPromptEchoOff = 3,
+  kPromptEchoOn = 4,
+};
+
+// Prompt flags.
+// kItemNewAuthtok: the answer is the candidate new password. The module
+// keeps the last such answer (wiped memory) and, on kResult with
+// kOutcomeAuthtokSet, hands it to the next PAM module as PAM_AUTHTOK.
+inline constexpr std::uint8_t kItemNewAuthtok = 0x01;
+inline constexpr std::uint8_t kItemFlagsKnown = 0x01;
+
+// Answer flags.
+inline constexpr std::uint8_t kAnswerNone = 0x01;      // step had no prompt
+inline constexpr std::uint8_t kAnswerCancelled = 0x02; // conversation failed
+inline constexpr std::uint8_t kAnswerFlagsKnown = 0x03;
+
+enum class Outcome : std::uint8_t {
+  kPasswordWritten = 1,  // new password is in AD; module sets PAM_AUTHTOK
+  kNotWritten = 2,       // nothing changed
+  kUnknown = 3,          // could not learn whether AD took it
+  kCancelled = 4,        // user left the flow
+  kUnavailable = 5,      // service down/misconfigured
+  kDone = 6,             // a flow without a password outcome finished
+};
+inline constexpr std::uint8_t kMaxOutcome = 6;
+
+}  // namespace sspr::wire

@@ -1,0 +1,307 @@
+#include "sspr/flow/reset.h"
+
+#include <syslog.h>
+
+#include <algorithm>
+#include <optional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "sspr/method/otp.h"
+#include "sspr/policy/password.h"
+
+namespace sspr::flow {
+
+namespace {
+
+using wire::MsgId;
+using wire::Outcome;
+
+// Background delivery: the acknowledgement ("we sent a code to …") goes to
+// the user before the send is attempted, so real and fake accounts answer in
+// the same time (SECURITY.md rule 8). The flow checks the result before it
+// accepts a code, and joins the thread before it ends.
+class Delivery {
+ public:
+  void Start(const method::Mailer* mailer, std::string to, std::string subject, Secret body) {
+    m_state = std::make_shared<State>();
+    m_thread = std::thread([st = m_state, mailer, to = std::move(to), subject = std::move(subject),
+                            body = std::move(body)]() mutable {
+      Status s = mailer->Send(to, subject, std::move(body));
+      std::lock_guard<std::mutex> lock(st->mu);
+      st->done = true;
+      st->ok = s.ok();
+      if (!s.ok()) st->detail = s.error().detail;
+    });
+  }
+  // Wait for the attempt to finish (bounded by the mailer's own timeout).
+  bool Failed(std::string* detail) {
+    if (!m_state) return false;
+    if (m_thread.joinable()) m_thread.join();
+    std::lock_guard<std::mutex> lock(m_state->mu);
+    if (!m_state->ok && detail) *detail = m_state->detail;
+    return !m_state->ok;
+  }
+  ~Delivery() {
+    if (m_thread.joinable()) m_thread.join();
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    bool done = false;
+    bool ok = false;
+    std::string detail;
+  };
+  std::shared_ptr<State> m_state;
+  std::thread m_thread;
+};
+
+class ResetRun {
+ public:
+  ResetRun(const Services& svc, const Caller& caller, Dialogue& dlg)
+      : m_svc(svc), m_cfg(*svc.cfg), m_caller(caller), m_dlg(dlg),
+        m_deadline(svc.now_ms() + static_cast<std::int64_t>(m_cfg.flow.flow_lifetime_s) * 1000) {}
+
+  void Run();
+
+ private:
+  void Audit(std::string_view event, audit::Fields extra = {}) {
+    audit::Fields f = {{"account", m_caller.account},
+                       {"uid", std::to_string(m_caller.uid)},
+                       {"service", m_caller.service},
+                       {"tty", m_caller.tty},
+                       {"rhost", m_caller.rhost},
+                       {"flow", m_caller.flow_id}};
+    f.insert(f.end(), extra.begin(), extra.end());
+    m_svc.audit->Event(event, f);
+  }
+  void End(Outcome outcome) { (void)m_dlg.Finish(outcome); }
+  void EndCancelled(const Error& e) {
+    Audit("reset_ended", {{"result", "not_written"}, {"reason", std::string(ErrcName(e.code))}});
+    if (e.code == Errc::kCancelled) m_dlg.Say(MsgId::kCancelled);
+    End(e.code == Errc::kCancelled ? Outcome::kCancelled : Outcome::kNotWritten);
+  }
+  bool Expired() { return m_svc.now_ms() >= m_deadline; }
+  bool Verify();
+  void ChoosePassword();
+
+  const Services& m_svc;
+  const config::Config& m_cfg;
+  const Caller& m_caller;
+  Dialogue& m_dlg;
+  std::int64_t m_deadline;
+  std::optional<ad::UserEntry> m_user;  // set only for an eligible account
+  std::string m_destination;            // the address read from AD just now
+  Delivery m_delivery;
+};
+
+void ResetRun::Run() {
+  m_dlg.Say(MsgId::kResetIntro);
+
+  // Look the account up. The directory being unreachable is the same for
+  // every account, so it may be said; everything else about the account
+  // stays behind the same face.
+  std::string reason;
+  std::string& destination = m_destination;
+  auto found = m_svc.directory->FindUser(m_caller.account, {m_cfg.email.attribute});
+  if (!found) {
+    Errc c = found.code();
+    if (c != Errc::kDirNoSuchUser && c != Errc::kDirAmbiguous) {
+      m_svc.audit->Admin(LOG_ERR, "directory lookup failed: " + found.error().detail);
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", std::string(ErrcName(c))}});
+      m_dlg.SayError(MsgId::kServiceUnavailable);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kUnavailable);
+    }
+    reason = std::string(ErrcName(c));
+  } else if (found->disabled) {
+    reason = "account_disabled";
+  } else {
+    auto lower = m_cfg.email.attribute;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    auto it = found->attrs.find(lower);
+    if (!m_cfg.email.enabled) {
+      reason = "method_disabled";
+    } else if (it != found->attrs.end()) {
+      for (const auto& v : it->second)
+        if (method::IsUsableAddress(v)) {
+          destination = v;
+          break;
+        }
+      if (destination.empty()) reason = "no_usable_address";
+    } else {
+      reason = "not_enrolled";
+    }
+  }
+  if (reason.empty()) m_user = std::move(found.value());
+  else Audit("reset_ineligible", {{"reason", reason}});
+
+  if (!Verify()) return;
+  ChoosePassword();
+}
+
+bool ResetRun::Verify() {
+  const auto& f = m_cfg.flow;
+  const std::string& destination = m_destination;
+  std::string masked = m_user ? method::MaskAddress(destination)
+                              : method::FakeMaskedAddress(m_caller.account, m_svc.fake_key);
+
+  Secret code = method::GenerateNumericCode(f.code_length);
+  std::string binding = method::CodeBinding(m_caller.account, "email", destination, m_caller.flow_id);
+  std::int64_t now = m_svc.now_ms();
+  method::OneTimeCode otp(code.Clone(), binding,
+                          now + static_cast<std::int64_t>(f.code_lifetime_s) * 1000, f.code_tries);
+  if (m_user) {
+    std::string body = "Someone (hopefully you) asked to reset the password of the account " +
+                       m_user->sam_account_name + ".\n\nYour verification code is: ";
+    body.append(code.view());
+    body += "\n\nIt is valid for " + std::to_string(f.code_lifetime_s / 60) +
+            " minutes. If you did not ask for this, ignore this message and tell your IT "
+            "help desk.\n";
+    m_delivery.Start(m_svc.mailer, destination, m_cfg.email.subject, Secret::Take(body));
+    Audit("code_sent", {{"method", "email"}, {"destination", masked}});
+  }
+  m_dlg.Say(MsgId::kCodeSentEmail, {masked, std::to_string(std::max(1, f.code_lifetime_s / 60))});
+
+  for (;;) {
+    auto answer = m_dlg.Ask(MsgId::kCodePrompt, true);
+    if (!answer) {
+      EndCancelled(answer.error());
+      return false;
+    }
+    std::string send_error;
+    if (m_user && m_delivery.Failed(&send_error)) {
+      m_svc.audit->Admin(LOG_ERR, "could not send the code to " + masked + ": " + send_error);
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "send_failed"}});
+      m_dlg.SayError(MsgId::kSendFailed);
+      m_dlg.Say(MsgId::kPasswordNotWritten);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      End(Outcome::kNotWritten);
+      return false;
+    }
+    if (answer->empty()) {
+      EndCancelled(Error{Errc::kCancelled, {}});
+      return false;
+    }
+    if (Expired()) {
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "flow_expired"}});
+      m_dlg.SayError(MsgId::kFlowExpired);
+      End(Outcome::kNotWritten);
+      return false;
+    }
+    // An ineligible account verifies against a binding no code can match.
+    std::string_view check_binding = m_user ? std::string_view(binding) : std::string_view();
+    method::CodeCheck r = otp.Verify(answer->view(), check_binding, m_svc.now_ms());
+    switch (r) {
+      case method::CodeCheck::kOk:
+        Audit("code_verified", {{"method", "email"}});
+        return true;
+      case method::CodeCheck::kWrong:
+        Audit("code_wrong", {{"method", "email"}, {"tries_left", std::to_string(otp.tries_left())}});
+        m_dlg.SayError(MsgId::kCodeWrong, {std::to_string(otp.tries_left())});
+        continue;
+      case method::CodeCheck::kExpired:
+        Audit("reset_ended", {{"result", "not_written"}, {"reason", "code_expired"}});
+        m_dlg.SayError(MsgId::kCodeExpired);
+        End(Outcome::kNotWritten);
+        return false;
+      case method::CodeCheck::kExhausted:
+      case method::CodeCheck::kUsed:
+        Audit("reset_ended", {{"result", "not_written"}, {"reason", "too_many_tries"}});
+        m_dlg.SayError(MsgId::kTooManyTries);
+        End(Outcome::kNotWritten);
+        return false;
+    }
+  }
+}
+
+void ResetRun::ChoosePassword() {
+  ad::DomainPolicy policy;
+  auto pol = m_svc.directory->ReadDomainPolicy();
+  if (pol) {
+    policy = *pol;
+  } else {
+    // Fail closed: without the policy we cannot explain refusals, but AD
+    // still enforces it; proceed and let AD decide.
+    m_svc.audit->Admin(LOG_WARNING, "could not read domain password policy: " + pol.error().detail);
+  }
+  for (int attempt = 0; attempt < m_cfg.flow.password_tries; ++attempt) {
+    auto pw = m_dlg.Ask(MsgId::kNewPasswordPrompt, false, wire::kItemNewAuthtok);
+    if (!pw) return EndCancelled(pw.error());
+    if (pw->empty()) {
+      m_dlg.SayError(MsgId::kPasswordEmpty);
+      continue;
+    }
+    auto again = m_dlg.Ask(MsgId::kConfirmPasswordPrompt, false);
+    if (!again) return EndCancelled(again.error());
+    if (!pw->Equals(*again)) {
+      m_dlg.SayError(MsgId::kPasswordMismatch);
+      continue;
+    }
+    if (Expired()) {
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "flow_expired"}});
+      m_dlg.SayError(MsgId::kFlowExpired);
+      return End(Outcome::kNotWritten);
+    }
+    policy::Rule rule =
+        policy::Check(pw->view(), policy, m_user->sam_account_name, m_user->display_name);
+    if (rule == policy::Rule::kTooShort) {
+      Audit("password_refused", {{"rule", "min_length"}, {"checked", "local"}});
+      m_dlg.SayError(MsgId::kPolicyTooShort, {std::to_string(policy.min_length)});
+      continue;
+    }
+    if (rule == policy::Rule::kComplexity) {
+      Audit("password_refused", {{"rule", "complexity"}, {"checked", "local"}});
+      m_dlg.SayError(MsgId::kPolicyComplexity);
+      continue;
+    }
+    auto written = m_svc.directory->ResetPassword(*m_user, *pw, false);
+    if (written && *written == ad::WriteOutcome::kWritten) {
+      Audit("reset_written", {{"result", "written"}, {"method", "email"}});
+      m_dlg.Say(MsgId::kPasswordWritten);
+      return End(Outcome::kPasswordWritten);
+    }
+    if (written) {  // the read-back proved nothing changed
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "readback_unchanged"}});
+      m_dlg.SayError(MsgId::kPasswordNotWritten);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kNotWritten);
+    }
+    const Error& e = written.error();
+    m_svc.audit->Admin(LOG_NOTICE, "password write for " + m_caller.account + ": " +
+                                       std::string(ErrcName(e.code)) + ": " + e.detail);
+    if (e.code == Errc::kDirPolicy) {
+      // Length and complexity passed locally, so AD refused for history or
+      // minimum age (or a stricter fine-grained policy).
+      Audit("password_refused", {{"rule", "history_or_age"}, {"checked", "directory"}});
+      m_dlg.SayError(MsgId::kPolicyHistory);
+      continue;
+    }
+    if (e.code == Errc::kDirWriteUnknown) {
+      Audit("reset_ended", {{"result", "unknown"}, {"reason", std::string(ErrcName(e.code))}});
+      m_dlg.SayError(MsgId::kPasswordUnknown);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kUnknown);
+    }
+    Audit("reset_ended", {{"result", "not_written"}, {"reason", std::string(ErrcName(e.code))}});
+    m_dlg.SayError(MsgId::kServiceUnavailable);
+    m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+    return End(Outcome::kNotWritten);
+  }
+  Audit("reset_ended", {{"result", "not_written"}, {"reason", "password_tries"}});
+  m_dlg.SayError(MsgId::kPasswordTooManyTries);
+  m_dlg.Say(MsgId::kPasswordNotWritten);
+  End(Outcome::kNotWritten);
+}
+
+}  // namespace
+
+void RunReset(const Services& svc, const Caller& caller, Dialogue& dlg) {
+  ResetRun run(svc, caller, dlg);
+  run.Run();
+}
+
+}  // namespace sspr::flow

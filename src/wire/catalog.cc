@@ -1,0 +1,90 @@
+#include "sspr/wire/catalog.h"
+
+#include <libintl.h>
+
+namespace sspr::wire {
+
+namespace {
+
+struct Entry {
+  MsgId id;
+  const char* text;
+};
+
+// One table, English source strings. The module marks the domain "sspr".
+constexpr Entry kCatalog[] = {
+    {MsgId::kPasswordPrompt, "Password (press Enter if you forgot it): "},
+    {MsgId::kModuleUnavailable,
+     "Password reset is not available right now. Contact your help desk."},
+    {MsgId::kResetIntro,
+     "Can't access your account? Let's verify it's you, then you can choose a new password."},
+    {MsgId::kCodeSentEmail,
+     "We sent a verification code to %1. It is valid for %2 minutes."},
+    {MsgId::kCodePrompt, "Verification code (Enter to cancel): "},
+    {MsgId::kCodeWrong, "That code is not correct. Tries left: %1."},
+    {MsgId::kCodeExpired, "That code has expired. Start again to get a new one."},
+    {MsgId::kTooManyTries, "Too many wrong codes. Your password was not changed."},
+    {MsgId::kSendFailed,
+     "We could not send a verification code right now. Try again later."},
+    {MsgId::kNewPasswordPrompt, "New password: "},
+    {MsgId::kConfirmPasswordPrompt, "Retype new password: "},
+    {MsgId::kPasswordMismatch, "The passwords do not match. Try again."},
+    {MsgId::kPasswordEmpty, "The new password cannot be empty. Try again."},
+    {MsgId::kPolicyTooShort,
+     "That password is too short: it must have at least %1 characters. Choose another."},
+    {MsgId::kPolicyComplexity,
+     "That password is not complex enough: use at least three of upper-case letters, "
+     "lower-case letters, digits and symbols, and not your account or display name. "
+     "Choose another."},
+    {MsgId::kPolicyHistory,
+     "That password was used recently or does not meet the password policy. "
+     "Choose one you have not used before."},
+    {MsgId::kPolicyOther,
+     "The directory refused that password under its password policy. Choose another."},
+    {MsgId::kPasswordTooManyTries, "Too many refused passwords."},
+    {MsgId::kPasswordWritten, "Your new password has been saved. Use it from now on."},
+    {MsgId::kPasswordNotWritten, "Your password was NOT changed."},
+    {MsgId::kPasswordUnknown,
+     "We could not confirm whether your new password was saved. Try the new password "
+     "first; if it does not work, use your old one or contact your help desk."},
+    {MsgId::kServiceUnavailable,
+     "Password reset is not available right now. Your password was not changed."},
+    {MsgId::kFlowExpired, "The reset took too long and was stopped. Start again."},
+    {MsgId::kCancelled, "Password reset cancelled. Your password was not changed."},
+    {MsgId::kHelpdesk, "%1"},
+    {MsgId::kNotVerified, "We could not verify your identity. Your password was not changed."},
+};
+
+}  // namespace
+
+const char* FormatOf(std::uint16_t msg) {
+  for (const auto& e : kCatalog)
+    if (static_cast<std::uint16_t>(e.id) == msg) return e.text;
+  return nullptr;
+}
+
+std::string Render(std::uint16_t msg, const std::vector<std::string>& params) {
+  const char* fmt = FormatOf(msg);
+  if (fmt == nullptr) {
+    std::string out;
+    for (const auto& p : params) {
+      if (!out.empty()) out += ' ';
+      out += p;
+    }
+    return out.empty() ? std::string(dgettext("sspr", "Password reset message.")) : out;
+  }
+  fmt = dgettext("sspr", fmt);
+  std::string out;
+  for (const char* p = fmt; *p != '\0'; ++p) {
+    if (p[0] == '%' && p[1] >= '1' && p[1] <= '4') {
+      std::size_t i = static_cast<std::size_t>(p[1] - '1');
+      if (i < params.size()) out += params[i];
+      ++p;
+    } else {
+      out += *p;
+    }
+  }
+  return out;
+}
+
+}  // namespace sspr::wire
