@@ -3,6 +3,7 @@
 #include <syslog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <memory>
 #include <mutex>
@@ -192,6 +193,13 @@ bool ResetRun::Verify() {
       End(Outcome::kNotWritten);
       return false;
     }
+    // Failure replies never come sooner than the floor: real and fake
+    // accounts answer alike and guessing is slowed.
+    std::int64_t answered_at = wire::NowMs();
+    auto pad = [&] {
+      std::int64_t left = answered_at + f.min_response_ms - wire::NowMs();
+      if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(left));
+    };
     // An ineligible account verifies against a binding no code can match.
     std::string_view check_binding = m_user ? std::string_view(binding) : std::string_view();
     method::CodeCheck r = otp.Verify(answer->view(), check_binding, m_svc.now_ms());
@@ -200,6 +208,7 @@ bool ResetRun::Verify() {
         Audit("code_verified", {{"method", "email"}});
         return true;
       case method::CodeCheck::kWrong:
+        pad();
         Audit("code_wrong", {{"method", "email"}, {"tries_left", std::to_string(otp.tries_left())}});
         m_dlg.SayError(MsgId::kCodeWrong, {std::to_string(otp.tries_left())});
         continue;
@@ -210,6 +219,7 @@ bool ResetRun::Verify() {
         return false;
       case method::CodeCheck::kExhausted:
       case method::CodeCheck::kUsed:
+        pad();
         Audit("reset_ended", {{"result", "not_written"}, {"reason", "too_many_tries"}});
         m_dlg.SayError(MsgId::kTooManyTries);
         End(Outcome::kNotWritten);
