@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libldap-dev libsodium-dev libcurl4-openssl-dev libpam0g-dev check
   libpam-wrapper libpamtest0-dev pamtester expect tmux python3-pexpect
-  samba-ad-dc samba-ad-provision ldap-utils krb5-user libpam-krb5
+  libnss-wrapper samba-ad-dc samba-ad-provision ldap-utils krb5-user libpam-krb5
   python3-aiosmtpd openssl iproute2 util-linux
 )
 
