@@ -1,0 +1,700 @@
+// sspr::ad::Client over OpenLDAP's libldap (synchronous API).
+//
+// Why it looks like this:
+//  * TLS is configured per handle (CA file, DEMAND, TLS >= 1.2) and a new
+//    TLS context is made for the handle (LDAP_OPT_X_TLS_NEWCTX), so nothing
+//    from /etc/ldap/ldap.conf or LDAPTLS_* (e.g. TLS_REQCERT never, a system
+//    CA dir) weakens it. ldap:// always does StartTLS before the bind and
+//    never falls back (SECURITY.md rule 10; Samba CVE-2023-0922).
+//  * Referrals are off: AD returns referrals for searches at the domain
+//    root, and chasing them would send our bind elsewhere.
+//  * A password write has three outcomes (STYLE.md "Errors"). If the
+//    answer to the modify is lost we re-read pwdLastSet — AD sets it to the
+//    current time on every reset (MS-ADTS 3.1.1.4.5.x "pwdLastSet" and
+//    Samba's password_hash module), so a changed value proves the write.
+//  * liblber's allocator is replaced once per process by one that wipes
+//    every block before freeing it: the encoded request (which holds the
+//    password for a bind or a unicodePwd modify) lives in liblber's heap
+//    until the answer arrives, and we cannot reach it otherwise.
+//  * The process must ignore SIGPIPE (the helper's main does): libldap
+//    writes to sockets with write(2).
+#include "sspr/ad/client.h"
+
+#include <lber.h>
+#include <ldap.h>
+#include <malloc.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <utility>
+
+#include "sspr/ad/error_map.h"
+
+namespace sspr::ad {
+namespace {
+
+// ---- liblber allocator that wipes on free ---------------------------------
+// Blocks may have been allocated by plain malloc before we install this
+// (libldap's global option init); wrapping the same libc allocator keeps
+// such blocks valid to free here.
+void WipeFree(void* p, void* /*ctx*/) {
+  if (p == nullptr) return;
+  sodium_memzero(p, malloc_usable_size(p));
+  std::free(p);
+}
+void* WipeMalloc(ber_len_t n, void* /*ctx*/) { return std::malloc(n == 0 ? 1 : n); }
+void* WipeCalloc(ber_len_t n, ber_len_t size, void* /*ctx*/) {
+  return std::calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
+}
+void* WipeRealloc(void* p, ber_len_t n, void* ctx) {
+  if (p == nullptr) return WipeMalloc(n, ctx);
+  if (n == 0) {
+    WipeFree(p, ctx);
+    return nullptr;
+  }
+  void* q = std::malloc(n);
+  if (q == nullptr) return nullptr;  // realloc semantics: p stays valid
+  const std::size_t old = malloc_usable_size(p);
+  std::memcpy(q, p, old < n ? old : n);
+  WipeFree(p, ctx);
+  return q;
+}
+
+void InstallWipingAllocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static BerMemoryFunctions fns = {WipeMalloc, WipeCalloc, WipeRealloc, WipeFree};
+    // Fails only if someone installed functions before us; then theirs stay.
+    (void)ber_set_option(nullptr, LBER_OPT_MEMORY_FNS, &fns);
+  });
+}
+
+// ---- small RAII and text helpers -------------------------------------------
+struct LdapCloser {
+  void operator()(LDAP* ld) const noexcept {
+    if (ld != nullptr) ldap_unbind_ext_s(ld, nullptr, nullptr);
+  }
+};
+using LdapPtr = std::unique_ptr<LDAP, LdapCloser>;
+
+struct MsgCloser {
+  void operator()(LDAPMessage* m) const noexcept {
+    if (m != nullptr) ldap_msgfree(m);
+  }
+};
+using MsgPtr = std::unique_ptr<LDAPMessage, MsgCloser>;
+
+// Admin detail must stay one line: AD diagnostics contain "\n\t".
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return s;
+}
+
+std::string Diagnostic(LDAP* ld) {
+  char* msg = nullptr;
+  if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) != LDAP_OPT_SUCCESS || msg == nullptr)
+    return {};
+  std::string out = OneLine(msg);
+  ldap_memfree(msg);
+  return out;
+}
+
+std::string Describe(int rc, const std::string& diag) {
+  std::string s = ldap_err2string(rc);
+  s += " (rc " + std::to_string(rc) + ")";
+  if (!diag.empty()) s += ": " + diag;
+  return s;
+}
+
+bool StartsWithCaseless(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+bool IsStartTlsUri(std::string_view uri) { return StartsWithCaseless(uri, "ldap://"); }
+
+// Failures after which the connection is useless and a read may be retried
+// on a new one. 51/52 are answers, but another DC (or a new connection) may
+// serve.
+bool IsLinkFailure(int rc) {
+  return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT ||
+         rc == LDAP_BUSY || rc == LDAP_UNAVAILABLE;
+}
+
+// The request may have reached the DC but its answer did not reach us.
+bool IsLostAnswer(int rc) {
+  return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT;
+}
+
+Result<std::int64_t> ParseInt(std::string_view attr, const std::string& v) {
+  std::int64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size() || v.empty())
+    return Fail(Errc::kDirBadReply, std::string(attr) + " is not an integer");
+  return out;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool ValidAttrName(std::string_view a) {
+  if (a.empty() || a.size() > 128) return false;
+  for (char c : a) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == ';' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+constexpr const char* kFixedAttrs[] = {"sAMAccountName", "userPrincipalName", "displayName",
+                                       "userAccountControl", "lockoutTime", "pwdLastSet",
+                                       "adminCount"};
+constexpr std::size_t kMaxName = 256;
+constexpr int kMaxTimeoutMs = 600000;
+
+timeval ToTimeval(int ms) {
+  timeval tv{};
+  tv.tv_sec = ms / 1000;
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  return tv;
+}
+
+// Set by libldap's TLS connect callback, which runs once the TCP connection
+// is up and just before the TLS handshake (OpenLDAP tls2.c
+// ldap_int_tls_connect). A connect that fails after it fired failed in TLS
+// (handshake, certificate or host name), whatever text the TLS library left
+// behind. thread_local, not a per-handle pointer: libldap keeps the callback
+// argument for the handle's lifetime and may reconnect on its own.
+thread_local bool t_tls_started = false;
+
+int NoteTlsStart(LDAP* /*ld*/, void* /*ssl*/, void* /*ctx*/, void* /*arg*/) {
+  t_tls_started = true;
+  return 0;
+}
+
+// A failure while opening or binding, with how bad it is for aggregation.
+int Severity(Errc e) {
+  switch (e) {
+    case Errc::kDirTls: return 4;
+    case Errc::kConfig: return 3;
+    case Errc::kTimeout: return 2;
+    default: return 1;
+  }
+}
+
+}  // namespace
+
+struct Client::Impl {
+  DirectoryConfig cfg;
+  Secret bind_password;
+  std::mutex mu;
+  LdapPtr ld;           // guarded by mu
+  std::string ld_uri;   // the URI `ld` is connected to
+
+  // A TLS-protected, not yet bound handle to `uri`.
+  Result<LdapPtr> Open(const std::string& uri) const;
+  // Service connection: tries `prefer` first (if non-empty), then the rest.
+  Status Connect(const std::string& prefer);
+  void Drop() noexcept {
+    ld.reset();
+    ld_uri.clear();
+  }
+  // Runs a read on the service connection; on a link failure reconnects
+  // and runs it once more. `op(LDAP*, int* rc)` returns a Result.
+  template <typename F>
+  auto WithRead(F&& op) -> decltype(op(static_cast<LDAP*>(nullptr), static_cast<int*>(nullptr)));
+
+  Result<std::vector<UserEntry>> Search(LDAP* h, const std::string& base, int scope,
+                                        const std::string& filter,
+                                        const std::vector<std::string>& attrs, int size_limit,
+                                        int* rc_out) const;
+  Result<std::int64_t> ReadPwdLastSet(LDAP* h, const std::string& dn, int* rc_out) const;
+};
+
+Result<LdapPtr> Client::Impl::Open(const std::string& uri) const {
+  LDAP* raw = nullptr;
+  int rc = ldap_initialize(&raw, uri.c_str());
+  LdapPtr h(raw);
+  if (rc != LDAP_SUCCESS || !h)
+    return Fail(Errc::kConfig, uri + ": ldap_initialize: " + Describe(rc, {}));
+
+  const auto set = [&](int opt, const void* val, const char* name) -> Status {
+    if (ldap_set_option(h.get(), opt, val) != LDAP_OPT_SUCCESS)
+      return Fail(Errc::kInternal, uri + ": cannot set " + name);
+    return {};
+  };
+  const int version = LDAP_VERSION3;
+  const int demand = LDAP_OPT_X_TLS_DEMAND;
+  const int tls_min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+  const timeval tv = ToTimeval(cfg.timeout_ms);
+  const int time_limit_s = (cfg.timeout_ms + 999) / 1000;
+  const int is_server = 0;
+  for (Status st : {set(LDAP_OPT_PROTOCOL_VERSION, &version, "protocol version"),
+                    set(LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals off"),
+                    set(LDAP_OPT_NETWORK_TIMEOUT, &tv, "network timeout"),
+                    set(LDAP_OPT_TIMEOUT, &tv, "API timeout"),
+                    set(LDAP_OPT_TIMELIMIT, &time_limit_s, "time limit"),
+                    set(LDAP_OPT_X_TLS_CACERTFILE, cfg.ca_file.c_str(), "TLS CA file"),
+                    // "" clears a CA dir inherited from ldap.conf: only our CA.
+                    set(LDAP_OPT_X_TLS_CACERTDIR, "", "TLS CA dir"),
+                    set(LDAP_OPT_X_TLS_REQUIRE_CERT, &demand, "TLS require cert"),
+                    set(LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls_min, "TLS minimum version"),
+                    set(LDAP_OPT_X_TLS_CONNECT_CB, reinterpret_cast<const void*>(&NoteTlsStart),
+                        "TLS connect callback")}) {
+    if (!st) return Fail(st.error());
+  }
+  // Must come after the TLS options: builds this handle's own TLS context.
+  if (ldap_set_option(h.get(), LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS) {
+    return Fail(Errc::kConfig, uri + ": cannot build a TLS context from ca_file " + cfg.ca_file +
+                                   ": " + Diagnostic(h.get()));
+  }
+
+  t_tls_started = false;
+  rc = ldap_connect(h.get());
+  if (rc != LDAP_SUCCESS) {
+    const std::string diag = Diagnostic(h.get());
+    if (t_tls_started) {
+      return Fail(Errc::kDirTls,
+                  uri + ": TLS handshake or certificate/host name check failed: " + Describe(rc, diag));
+    }
+    return Fail(MapLdapResult(Op::kBind, rc, diag), uri + ": connect: " + Describe(rc, diag));
+  }
+  if (IsStartTlsUri(uri)) {
+    rc = ldap_start_tls_s(h.get(), nullptr, nullptr);
+    if (rc != LDAP_SUCCESS) {
+      return Fail(Errc::kDirTls, uri + ": StartTLS failed (no fallback to plain LDAP): " +
+                                     Describe(rc, Diagnostic(h.get())));
+    }
+  }
+  // Belt and braces: refuse to go on unless a TLS session is in place.
+  void* session = nullptr;
+  if (ldap_get_option(h.get(), LDAP_OPT_X_TLS_SSL_CTX, &session) != LDAP_OPT_SUCCESS ||
+      session == nullptr) {
+    return Fail(Errc::kDirTls, uri + ": no TLS session after connect");
+  }
+  return h;
+}
+
+Status Client::Impl::Connect(const std::string& prefer) {
+  Drop();
+  std::vector<std::string> order;
+  if (!prefer.empty()) order.push_back(prefer);
+  for (const auto& u : cfg.uris) {
+    if (u != prefer) order.push_back(u);
+  }
+  Errc worst = Errc::kDirUnavailable;
+  std::string details;
+  for (const auto& uri : order) {
+    auto opened = Open(uri);
+    if (!opened) {
+      if (Severity(opened.code()) > Severity(worst)) worst = opened.code();
+      if (!details.empty()) details += "; ";
+      details += opened.error().detail;
+      continue;
+    }
+    LdapPtr h = std::move(opened.value());
+    berval cred{};
+    cred.bv_len = bind_password.size();
+    cred.bv_val = reinterpret_cast<char*>(const_cast<unsigned char*>(bind_password.data()));
+    const int rc = ldap_sasl_bind_s(h.get(), cfg.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred,
+                                    nullptr, nullptr, nullptr);
+    if (rc == LDAP_SUCCESS) {
+      ld = std::move(h);
+      ld_uri = uri;
+      return {};
+    }
+    const std::string diag = Diagnostic(h.get());
+    const Errc e = MapLdapResult(Op::kBind, rc, diag);
+    if (e == Errc::kDirUnavailable || e == Errc::kDirTls || e == Errc::kTimeout) {
+      if (Severity(e) > Severity(worst)) worst = e;
+      if (!details.empty()) details += "; ";
+      details += uri + ": bind: " + Describe(rc, diag);
+      continue;
+    }
+    // The DC answered the bind with a refusal. Do not try the other DCs:
+    // lockout is domain-wide and each try would count as a bad password.
+    return Fail(Errc::kDirServiceAuth,
+                uri + ": service bind as " + cfg.bind_dn + " refused: " + Describe(rc, diag));
+  }
+  return Fail(worst, "no directory server usable: " + details);
+}
+
+template <typename F>
+auto Client::Impl::WithRead(F&& op)
+    -> decltype(op(static_cast<LDAP*>(nullptr), static_cast<int*>(nullptr))) {
+  for (int attempt = 0;; ++attempt) {
+    if (!ld) {
+      Status st = Connect({});
+      if (!st) return Fail(std::move(st).error());
+    }
+    int rc = LDAP_SUCCESS;
+    auto r = op(ld.get(), &rc);
+    if (r.ok() || !IsLinkFailure(rc) || attempt >= 1) {
+      if (!r.ok() && IsLinkFailure(rc)) Drop();
+      return r;
+    }
+    Drop();
+  }
+}
+
+Result<std::vector<UserEntry>> Client::Impl::Search(LDAP* h, const std::string& base, int scope,
+                                                    const std::string& filter,
+                                                    const std::vector<std::string>& attrs,
+                                                    int size_limit, int* rc_out) const {
+  std::vector<char*> attr_ptrs;
+  attr_ptrs.reserve(attrs.size() + 1);
+  for (const auto& a : attrs) attr_ptrs.push_back(const_cast<char*>(a.c_str()));
+  attr_ptrs.push_back(nullptr);
+  timeval tv = ToTimeval(cfg.timeout_ms);
+  LDAPMessage* raw = nullptr;
+  const int rc = ldap_search_ext_s(h, base.c_str(), scope, filter.c_str(), attr_ptrs.data(), 0,
+                                   nullptr, nullptr, &tv, size_limit, &raw);
+  MsgPtr res(raw);
+  *rc_out = rc;
+  if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
+    const std::string diag = Diagnostic(h);
+    return Fail(MapLdapResult(Op::kSearch, rc, diag),
+                "search " + filter + " under " + base + ": " + Describe(rc, diag));
+  }
+  std::vector<UserEntry> out;
+  // ldap_first/next_entry skip search references: referrals are ignored.
+  for (LDAPMessage* e = ldap_first_entry(h, res.get()); e != nullptr; e = ldap_next_entry(h, e)) {
+    UserEntry u;
+    if (char* dn = ldap_get_dn(h, e)) {
+      u.dn = dn;
+      ldap_memfree(dn);
+    }
+    BerElement* ber = nullptr;
+    for (char* a = ldap_first_attribute(h, e, &ber); a != nullptr;
+         a = ldap_next_attribute(h, e, ber)) {
+      std::vector<std::string>& vals = u.attrs[Lower(a)];
+      if (berval** bv = ldap_get_values_len(h, e, a)) {
+        for (berval** v = bv; *v != nullptr; ++v) vals.emplace_back((*v)->bv_val, (*v)->bv_len);
+        ldap_value_free_len(bv);
+      }
+      ldap_memfree(a);
+    }
+    if (ber != nullptr) ber_free(ber, 0);
+    out.push_back(std::move(u));
+  }
+  if (rc == LDAP_SIZELIMIT_EXCEEDED && out.size() < 2) {
+    // The server stopped early but we did not see two entries: treat as
+    // ambiguous rather than as "exactly one".
+    return Fail(Errc::kDirAmbiguous, "search " + filter + ": size limit exceeded");
+  }
+  if (rc == LDAP_SIZELIMIT_EXCEEDED) *rc_out = LDAP_SUCCESS;
+  return out;
+}
+
+Result<std::int64_t> Client::Impl::ReadPwdLastSet(LDAP* h, const std::string& dn,
+                                                  int* rc_out) const {
+  auto r = Search(h, dn, LDAP_SCOPE_BASE, "(objectClass=*)", {"pwdLastSet"}, 2, rc_out);
+  if (!r) return Fail(std::move(r).error());
+  if (r->size() != 1) return Fail(Errc::kDirBadReply, "base read of " + dn + ": no entry");
+  auto v = (*r)[0].First("pwdlastset");
+  if (!v) return Fail(Errc::kDirBadReply, "pwdLastSet of " + dn + " is not readable");
+  return ParseInt("pwdLastSet", *v);
+}
+
+// ---- Client ---------------------------------------------------------------
+
+Client::Client(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::Create(DirectoryConfig config, Secret bind_password) try {
+  if (config.uris.empty()) return Fail(Errc::kConfig, "directory uris: none given");
+  for (const auto& uri : config.uris) {
+    // One URI per entry: libldap would also accept a space/comma separated
+    // list and might fail over to a member we did not check.
+    for (char c : uri) {
+      if (static_cast<unsigned char>(c) <= 0x20 || c == ',' || c == 0x7f)
+        return Fail(Errc::kConfig, "directory uri '" + OneLine(uri) +
+                                       "': one URI per entry, no spaces or commas");
+    }
+    const bool ldaps = StartsWithCaseless(uri, "ldaps://");
+    if (!ldaps && !IsStartTlsUri(uri)) {
+      return Fail(Errc::kConfig, "directory uri '" + uri +
+                                     "': only ldaps:// or ldap:// (always with StartTLS) allowed");
+    }
+    LDAPURLDesc* lud = nullptr;
+    const int rc = ldap_url_parse(uri.c_str(), &lud);
+    const bool has_host = rc == LDAP_URL_SUCCESS && lud->lud_host && lud->lud_host[0] != '\0';
+    if (lud != nullptr) ldap_free_urldesc(lud);
+    if (rc != LDAP_URL_SUCCESS)
+      return Fail(Errc::kConfig, "directory uri '" + uri + "': not a valid LDAP URL");
+    if (!has_host)
+      return Fail(Errc::kConfig, "directory uri '" + uri + "': a host name is required");
+  }
+  if (config.ca_file.empty())
+    return Fail(Errc::kConfig, "directory ca_file: required (the DC certificate is always verified)");
+  struct stat st{};
+  if (::stat(config.ca_file.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return Fail(Errc::kConfig, "directory ca_file '" + config.ca_file + "': not a readable file");
+  if (config.bind_dn.empty()) return Fail(Errc::kConfig, "directory bind_dn: required");
+  if (config.base_dn.empty()) return Fail(Errc::kConfig, "directory base_dn: required");
+  if (config.timeout_ms <= 0 || config.timeout_ms > kMaxTimeoutMs)
+    return Fail(Errc::kConfig, "directory timeout_ms: must be 1.." + std::to_string(kMaxTimeoutMs) +
+                                   ", got " + std::to_string(config.timeout_ms));
+  // An empty simple bind is an anonymous success (RFC 4513 §5.1.2).
+  if (bind_password.empty())
+    return Fail(Errc::kConfig, "directory bind password: empty (would bind anonymously)");
+
+  InstallWipingAllocator();
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = std::move(config);
+  impl->bind_password = std::move(bind_password);
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad client create: ") + e.what());
+}
+
+Status Client::Ping() try {
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  // A root DSE read proves the connection and the TLS session are alive.
+  auto r = m_impl->WithRead([&](LDAP* h, int* rc) {
+    return m_impl->Search(h, "", LDAP_SCOPE_BASE, "(objectClass=*)", {"1.1"}, 1, rc);
+  });
+  if (!r) return Fail(std::move(r).error());
+  return {};
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad ping: ") + e.what());
+}
+
+// The domain head is the DC= suffix of the base DN (policy lives there, not
+// on an OU): "OU=People,DC=example,DC=org" -> "DC=example,DC=org".
+static std::string DomainHeadOf(const std::string& base_dn) {
+  std::size_t pos = 0;
+  while (pos < base_dn.size()) {
+    if ((base_dn.compare(pos, 3, "DC=") == 0 || base_dn.compare(pos, 3, "dc=") == 0)) return base_dn.substr(pos);
+    std::size_t comma = base_dn.find(',', pos);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+    while (pos < base_dn.size() && base_dn[pos] == ' ') ++pos;
+  }
+  return base_dn;
+}
+
+Result<DomainPolicy> Client::ReadDomainPolicy() try {
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  const std::string head = DomainHeadOf(m_impl->cfg.base_dn);
+  auto r = m_impl->WithRead([&](LDAP* h, int* rc) {
+    return m_impl->Search(h, head, LDAP_SCOPE_BASE, "(objectClass=*)",
+                          {"minPwdLength", "pwdProperties", "pwdHistoryLength"}, 1, rc);
+  });
+  if (!r) return Fail(std::move(r).error());
+  if (r->empty()) return Fail(Errc::kDirBadReply, "no domain object at " + head);
+  const UserEntry& e = r->front();
+  DomainPolicy p;
+  const auto num = [&](std::string_view attr, std::int64_t& out) -> Status {
+    auto v = e.First(attr);
+    if (!v) return Fail(Errc::kDirBadReply, head + ": " + std::string(attr) + " not readable");
+    auto n = ParseInt(attr, *v);
+    if (!n) return Fail(Errc::kDirBadReply, head + ": " + n.error().detail);
+    out = *n;
+    return {};
+  };
+  std::int64_t len = 0, props = 0, hist = 0;
+  for (Status st : {num("minpwdlength", len), num("pwdproperties", props), num("pwdhistorylength", hist)})
+    if (!st) return Fail(std::move(st).error());
+  p.min_length = static_cast<int>(len);
+  p.complexity = (props & 1) != 0;  // DOMAIN_PASSWORD_COMPLEX, MS-SAMR 2.2.1.8 / MS-ADTS 3.1.1.1.4
+  p.history_length = static_cast<int>(hist);
+  return p;
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad domain policy: ") + e.what());
+}
+
+Result<UserEntry> Client::FindUser(std::string_view name,
+                                   const std::vector<std::string>& extra_attrs) try {
+  if (name.empty() || name.size() > kMaxName || name.find('\0') != std::string_view::npos)
+    return Fail(Errc::kDirNoSuchUser, "account name empty, too long or contains NUL");
+  std::vector<std::string> attrs(std::begin(kFixedAttrs), std::end(kFixedAttrs));
+  for (const auto& a : extra_attrs) {
+    if (!ValidAttrName(a))
+      return Fail(Errc::kConfig, "attribute name '" + OneLine(a) + "' is not valid");
+    attrs.push_back(a);
+  }
+  const bool by_upn = name.find('@') != std::string_view::npos;
+  const std::string filter = std::string("(&(objectCategory=person)(objectClass=user)(") +
+                             (by_upn ? "userPrincipalName=" : "sAMAccountName=") +
+                             EscapeFilterValue(name) + "))";
+
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  auto found = m_impl->WithRead([&](LDAP* h, int* rc) {
+    return m_impl->Search(h, m_impl->cfg.base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 2, rc);
+  });
+  if (!found) return Fail(std::move(found).error());
+  auto& entries = found.value();
+  if (entries.empty())
+    return Fail(Errc::kDirNoSuchUser, "no user matches " + filter + " under " + m_impl->cfg.base_dn);
+  if (entries.size() > 1)
+    return Fail(Errc::kDirAmbiguous, "several users match " + filter);
+
+  UserEntry u = std::move(entries[0]);
+  if (u.dn.empty()) return Fail(Errc::kDirBadReply, "entry without DN for " + filter);
+  u.sam_account_name = u.First("samaccountname").value_or("");
+  u.user_principal_name = u.First("userprincipalname").value_or("");
+  u.display_name = u.First("displayname").value_or("");
+  const auto num = [&](std::string_view attr, std::int64_t& out) -> Status {
+    auto v = u.First(attr);
+    if (!v) return {};
+    auto n = ParseInt(attr, *v);
+    if (!n) return Fail(Errc::kDirBadReply, u.dn + ": " + n.error().detail);
+    out = *n;
+    return {};
+  };
+  std::int64_t uac = 0;
+  for (Status st : {num("useraccountcontrol", uac), num("lockouttime", u.lockout_time),
+                    num("pwdlastset", u.pwd_last_set), num("admincount", u.admin_count)}) {
+    if (!st) return Fail(std::move(st).error());
+  }
+  // MS-ADTS 2.2.16: userAccountControl is a 32-bit flag set; some servers
+  // print it signed.
+  if (uac < INT32_MIN || uac > static_cast<std::int64_t>(UINT32_MAX))
+    return Fail(Errc::kDirBadReply, u.dn + ": userAccountControl out of range");
+  u.user_account_control = static_cast<std::uint32_t>(static_cast<std::uint64_t>(uac) & 0xFFFFFFFFu);
+  u.disabled = (u.user_account_control & 0x2u) != 0;  // ADS_UF_ACCOUNTDISABLE
+  return u;
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad find user: ") + e.what());
+}
+
+Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& password,
+                                           bool unlock) try {
+  if (user.dn.empty() || user.dn.find('\0') != std::string::npos)
+    return Fail(Errc::kDirNoSuchUser, "reset: entry has no DN");
+  // An empty password would later bind anonymously; never set one.
+  if (password.empty()) return Fail(Errc::kDirPolicy, "reset: empty password refused");
+  auto encoded = EncodeUnicodePwd(password);
+  if (!encoded) return Fail(std::move(encoded).error());
+  Secret& enc = encoded.value();
+
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  auto before = im.WithRead([&](LDAP* h, int* rc) { return im.ReadPwdLastSet(h, user.dn, rc); });
+  if (!before) return Fail(std::move(before).error());  // nothing was sent
+  const std::string write_uri = im.ld_uri;
+
+  // The berval points straight at the Secret's locked memory; liblber's
+  // copy inside the request is wiped by our allocator when freed.
+  berval pwd_val{};
+  pwd_val.bv_len = enc.size();
+  pwd_val.bv_val = reinterpret_cast<char*>(enc.data());
+  berval* pwd_vals[] = {&pwd_val, nullptr};
+  char attr_pwd[] = "unicodePwd";
+  LDAPMod mod_pwd{};
+  mod_pwd.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
+  mod_pwd.mod_type = attr_pwd;
+  mod_pwd.mod_bvalues = pwd_vals;
+  // A reset does not clear lockoutTime (HARNESS-NOTES); 0 is the only value
+  // a client may write (MS-ADTS 3.1.1.5.3.x lockoutTime).
+  char zero[] = "0";
+  berval lock_val{};
+  lock_val.bv_len = 1;
+  lock_val.bv_val = zero;
+  berval* lock_vals[] = {&lock_val, nullptr};
+  char attr_lock[] = "lockoutTime";
+  LDAPMod mod_lock{};
+  mod_lock.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
+  mod_lock.mod_type = attr_lock;
+  mod_lock.mod_bvalues = lock_vals;
+  LDAPMod* mods[] = {&mod_pwd, unlock ? &mod_lock : nullptr, nullptr};
+
+  const int rc = ldap_modify_ext_s(im.ld.get(), user.dn.c_str(), mods, nullptr, nullptr);
+  if (rc == LDAP_SUCCESS) {
+    int read_rc = LDAP_SUCCESS;
+    auto after = im.ReadPwdLastSet(im.ld.get(), user.dn, &read_rc);
+    if (!after) {
+      if (IsLinkFailure(read_rc)) im.Drop();
+      return WriteOutcome::kWritten;  // the DC confirmed the modify
+    }
+    if (*after != *before) return WriteOutcome::kWritten;
+    return Fail(Errc::kDirWriteUnknown,
+                user.dn + ": DC acknowledged the reset but pwdLastSet did not change");
+  }
+  const std::string diag = Diagnostic(im.ld.get());
+  if (!IsLostAnswer(rc)) {
+    // The DC answered with a refusal: nothing was written.
+    return Fail(MapLdapResult(Op::kModify, rc, diag),
+                user.dn + ": reset refused by " + write_uri + ": " + Describe(rc, diag));
+  }
+
+  // The request may or may not have been applied. Ask the directory.
+  const std::string lost = user.dn + ": answer to reset lost (" + Describe(rc, diag) + ")";
+  im.Drop();  // closes the socket; a pending answer can no longer arrive
+  Status st = im.Connect(write_uri);
+  if (!st) return Fail(Errc::kDirWriteUnknown, lost + "; reconnect failed: " + st.error().detail);
+  int read_rc = LDAP_SUCCESS;
+  auto after = im.ReadPwdLastSet(im.ld.get(), user.dn, &read_rc);
+  if (!after) {
+    if (IsLinkFailure(read_rc)) im.Drop();
+    return Fail(Errc::kDirWriteUnknown, lost + "; re-read failed: " + after.error().detail);
+  }
+  if (*after != *before) return WriteOutcome::kWritten;
+  if (im.ld_uri != write_uri) {
+    // Another DC may not have the change yet (replication): no proof.
+    return Fail(Errc::kDirWriteUnknown,
+                lost + "; pwdLastSet unchanged on " + im.ld_uri + " (write went to " + write_uri + ")");
+  }
+  return WriteOutcome::kNotWritten;
+} catch (const std::exception& e) {
+  return Fail(Errc::kDirWriteUnknown, std::string("ad reset: ") + e.what());
+}
+
+Status Client::VerifyPassword(const std::string& dn, const Secret& password) try {
+  // RFC 4513 §5.1.2: a simple bind with an empty password is an
+  // unauthenticated (anonymous) bind that succeeds. Never send one.
+  if (password.empty()) return Fail(Errc::kDirWrongPassword, "empty password refused before bind");
+  if (dn.empty() || dn.find('\0') != std::string::npos)
+    return Fail(Errc::kDirNoSuchUser, "verify: empty or invalid DN");
+  // No mutex: a separate, short-lived handle; cfg is immutable.
+  const Impl& im = *m_impl;
+  Errc worst = Errc::kDirUnavailable;
+  std::string details;
+  for (const auto& uri : im.cfg.uris) {
+    auto opened = im.Open(uri);
+    if (!opened) {
+      // Nothing was sent yet: the next DC costs no bad-password count.
+      if (Severity(opened.code()) > Severity(worst)) worst = opened.code();
+      if (!details.empty()) details += "; ";
+      details += opened.error().detail;
+      continue;
+    }
+    LdapPtr h = std::move(opened.value());
+    berval cred{};
+    cred.bv_len = password.size();
+    cred.bv_val = reinterpret_cast<char*>(const_cast<unsigned char*>(password.data()));
+    const int rc =
+        ldap_sasl_bind_s(h.get(), dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr, nullptr);
+    if (rc == LDAP_SUCCESS) return {};
+    // Whatever the answer (even a lost one), do not retry elsewhere: the
+    // bind may have counted as a bad password.
+    const std::string diag = Diagnostic(h.get());
+    return Fail(MapLdapResult(Op::kBind, rc, diag),
+                uri + ": bind as " + dn + ": " + Describe(rc, diag));
+  }
+  return Fail(worst, "verify: no directory server usable: " + details);
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad verify: ") + e.what());
+}
+
+}  // namespace sspr::ad
