@@ -20,7 +20,7 @@ PROBE = os.path.join(BUILD, "tests", "integration", "ad_client_probe")
 
 def golden_dir():
     # The harness owns provisioning (one golden DC per test run).
-    return h.golden_dir()
+    return os.environ["SSPR_GOLDEN"]
 
 
 def upn_suffix(base_dn):
@@ -178,4 +178,5 @@ class AdClientTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    h.enter_private_netns()
     unittest.main()
