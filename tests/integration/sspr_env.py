@@ -127,6 +127,7 @@ class Login:
 
     def __init__(self, env, user, service="sspr-login", timeout=30):
         self.transcript = []
+        self.finished = False
         self.child = pexpect.spawn("pamtester", ["-v", service, user, "authenticate"], env=env,
                                    encoding="utf-8", timeout=timeout, echo=False)
 
@@ -147,11 +148,13 @@ class Login:
         except pexpect.TIMEOUT:
             raise AssertionError("pamtester did not finish:\n" + self.screen())
         self.transcript.append(self.child.before)
+        self.finished = True
         self.child.close()
         return self.child.exitstatus, self.child.before
 
     def screen(self):
-        return "".join(self.transcript) + (self.child.before or "")
+        pending = "" if self.finished else (self.child.before or "")
+        return "".join(self.transcript) + pending
 
     def text(self):
         return "".join(self.transcript)
