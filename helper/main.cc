@@ -93,6 +93,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: [directory] %s\n", path.c_str(), client.error().detail.c_str());
     return 1;
   }
+  sspr::policy::BannedListSource banned(cfg->policy.banned_list);
+  if (banned.configured()) {
+    if (auto list = banned.Get(); !list) {
+      std::fprintf(stderr, "%s: [policy] banned_list: %s\n", path.c_str(), list.error().detail.c_str());
+      return 1;
+    }
+  }
   if (check_only) {
     std::printf("%s: configuration OK\n", path.c_str());
     return 0;
@@ -128,6 +135,9 @@ int main(int argc, char** argv) {
   svc.audit = &audit;
   svc.fake_key = fake_key.data();
   svc.now_ms = [] { return sspr::wire::NowMs(); };
+  sspr::flow::AccountLocks locks;
+  svc.banned = banned.configured() ? &banned : nullptr;
+  svc.locks = &locks;
 
   // Connect early so a broken directory shows in the log at start, but
   // serve anyway: the client reconnects when the DC comes back.

@@ -240,6 +240,7 @@ int RunDialogue(pam_handle_t* pamh, const Args& args, const std::string& user,
       Converse(pamh, result.items, unused);
       switch (result.outcome) {
         case Outcome::kPasswordWritten:
+        case Outcome::kUnlocked:
           return new_authtok.empty() ? PAM_AUTH_ERR : PAM_SUCCESS;
         case Outcome::kUnknown:
           return PAM_AUTHINFO_UNAVAIL;

@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <utility>
 
@@ -228,6 +229,11 @@ struct Client::Impl {
                                         const std::vector<std::string>& attrs, int size_limit,
                                         int* rc_out) const;
   Result<std::int64_t> ReadPwdLastSet(LDAP* h, const std::string& dn, int* rc_out) const;
+  // The password-policy-hints OID the connected DC lists in its root DSE
+  // ("" for none), cached per connected URI.
+  Result<std::string> HintsOid(LDAP* h, int* rc);
+  std::string hints_oid;
+  std::string hints_known_for;
 };
 
 Result<LdapPtr> Client::Impl::Open(const std::string& uri) const {
@@ -479,6 +485,14 @@ Status Client::Ping() try {
   return Fail(Errc::kInternal, std::string("ad ping: ") + e.what());
 }
 
+static std::int64_t IntervalSeconds(std::int64_t v) {
+  // AD stores ages/durations as negative counts of 100 ns; the minimum
+  // int64 means "never" (MS-ADTS 2.2.16 / maxPwdAge).
+  if (v == std::numeric_limits<std::int64_t>::min()) return 0;
+  if (v < 0) v = -v;
+  return v / 10000000;
+}
+
 // The domain head is the DC= suffix of the base DN (policy lives there, not
 // on an OU): "OU=People,DC=example,DC=org" -> "DC=example,DC=org".
 static std::string DomainHeadOf(const std::string& base_dn) {
@@ -498,7 +512,9 @@ Result<DomainPolicy> Client::ReadDomainPolicy() try {
   const std::string head = DomainHeadOf(m_impl->cfg.base_dn);
   auto r = m_impl->WithRead([&](LDAP* h, int* rc) {
     return m_impl->Search(h, head, LDAP_SCOPE_BASE, "(objectClass=*)",
-                          {"minPwdLength", "pwdProperties", "pwdHistoryLength"}, 1, rc);
+                          {"minPwdLength", "pwdProperties", "pwdHistoryLength", "minPwdAge",
+                           "maxPwdAge", "lockoutThreshold", "lockoutDuration"},
+                          1, rc);
   });
   if (!r) return Fail(std::move(r).error());
   if (r->empty()) return Fail(Errc::kDirBadReply, "no domain object at " + head);
@@ -518,6 +534,17 @@ Result<DomainPolicy> Client::ReadDomainPolicy() try {
   p.min_length = static_cast<int>(len);
   p.complexity = (props & 1) != 0;  // DOMAIN_PASSWORD_COMPLEX, MS-SAMR 2.2.1.8 / MS-ADTS 3.1.1.1.4
   p.history_length = static_cast<int>(hist);
+  p.source = "domain";
+  const auto opt = [&](std::string_view attr) -> std::int64_t {
+    auto v = e.First(attr);
+    if (!v) return 0;
+    auto n = ParseInt(attr, *v);
+    return n ? *n : 0;
+  };
+  p.min_age_s = IntervalSeconds(opt("minpwdage"));
+  p.max_age_s = IntervalSeconds(opt("maxpwdage"));
+  p.lockout_threshold = static_cast<int>(opt("lockoutthreshold"));
+  p.lockout_duration_s = IntervalSeconds(opt("lockoutduration"));
   return p;
 } catch (const std::exception& e) {
   return Fail(Errc::kInternal, std::string("ad domain policy: ") + e.what());
@@ -578,8 +605,25 @@ Result<UserEntry> Client::FindUser(std::string_view name,
   return Fail(Errc::kInternal, std::string("ad find user: ") + e.what());
 }
 
+namespace {
+
+// One modify of a password attribute, with pwdLastSet read before and after
+// on the same connection so the outcome is proven, not assumed.
+struct PasswordWrite {
+  LDAPMod** mods;
+  LDAPControl** controls;  // server controls, may be null
+  const char* what;        // "reset" / "change", for details
+  Op op;
+};
+
+}  // namespace
+
+static Result<WriteOutcome> WriteWithReadBack(Client::Impl& im, const UserEntry& user,
+                                              const PasswordWrite& w);
+
 Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& password,
-                                           bool unlock) try {
+                                           const ResetOptions& options,
+                                           std::string* history_note) try {
   if (user.dn.empty() || user.dn.find('\0') != std::string::npos)
     return Fail(Errc::kDirNoSuchUser, "reset: entry has no DN");
   // An empty password would later bind anonymously; never set one.
@@ -590,9 +634,16 @@ Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& 
 
   std::lock_guard<std::mutex> lock(m_impl->mu);
   Impl& im = *m_impl;
-  auto before = im.WithRead([&](LDAP* h, int* rc) { return im.ReadPwdLastSet(h, user.dn, rc); });
-  if (!before) return Fail(std::move(before).error());  // nothing was sent
-  const std::string write_uri = im.ld_uri;
+  auto hints = im.WithRead([&](LDAP* h, int* rc) { return im.HintsOid(h, rc); });
+  if (!hints) return Fail(std::move(hints).error());
+  if (hints->empty()) {
+    if (options.history == HistoryOnReset::kRefuse)
+      return Fail(Errc::kDirRejected,
+                  im.ld_uri + " does not support the password-policy-hints control, so it cannot "
+                  "enforce password history on a reset; refusing ([policy] history_on_reset = refuse)");
+    if (history_note)
+      *history_note = im.ld_uri + " does not support password-policy-hints: history not enforced on this reset";
+  }
 
   // The berval points straight at the Secret's locked memory; liblber's
   // copy inside the request is wiped by our allocator when freed.
@@ -608,18 +659,88 @@ Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& 
   // A reset does not clear lockoutTime (HARNESS-NOTES); 0 is the only value
   // a client may write (MS-ADTS 3.1.1.5.3.x lockoutTime).
   char zero[] = "0";
-  berval lock_val{};
-  lock_val.bv_len = 1;
-  lock_val.bv_val = zero;
-  berval* lock_vals[] = {&lock_val, nullptr};
+  berval zero_val{};
+  zero_val.bv_len = 1;
+  zero_val.bv_val = zero;
+  berval* zero_vals[] = {&zero_val, nullptr};
   char attr_lock[] = "lockoutTime";
   LDAPMod mod_lock{};
   mod_lock.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
   mod_lock.mod_type = attr_lock;
-  mod_lock.mod_bvalues = lock_vals;
-  LDAPMod* mods[] = {&mod_pwd, unlock ? &mod_lock : nullptr, nullptr};
+  mod_lock.mod_bvalues = zero_vals;
+  // pwdLastSet accepts only 0 (must change) or -1 (now) from clients.
+  char attr_pls[] = "pwdLastSet";
+  LDAPMod mod_pls{};
+  mod_pls.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
+  mod_pls.mod_type = attr_pls;
+  mod_pls.mod_bvalues = zero_vals;
+  LDAPMod* mods[4] = {&mod_pwd, nullptr, nullptr, nullptr};
+  int n = 1;
+  if (options.unlock) mods[n++] = &mod_lock;
+  if (options.must_change) mods[n++] = &mod_pls;
 
-  const int rc = ldap_modify_ext_s(im.ld.get(), user.dn.c_str(), mods, nullptr, nullptr);
+  // MS-ADTS 3.1.1.3.4.1.33 LDAP_SERVER_POLICY_HINTS_OID: value is
+  // SEQUENCE { Flags INTEGER } with 1 = enforce password-history policies.
+  static const unsigned char kHintsValue[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+  LDAPControl hint{};
+  std::string oid = *hints;
+  hint.ldctl_oid = oid.data();
+  hint.ldctl_value.bv_len = sizeof kHintsValue;
+  hint.ldctl_value.bv_val = reinterpret_cast<char*>(const_cast<unsigned char*>(kHintsValue));
+  hint.ldctl_iscritical = 1;
+  LDAPControl* controls[] = {&hint, nullptr};
+  PasswordWrite w{mods, oid.empty() ? nullptr : controls, "reset", Op::kModify};
+  auto out = WriteWithReadBack(im, user, w);
+  // With must_change the read-back sees pwdLastSet = 0, which also differs
+  // from any earlier value unless it already was 0.
+  return out;
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad reset: ") + e.what());
+}
+
+Result<WriteOutcome> Client::ChangePassword(const UserEntry& user, const Secret& old_password,
+                                            const Secret& new_password) try {
+  if (user.dn.empty() || user.dn.find('\0') != std::string::npos)
+    return Fail(Errc::kDirNoSuchUser, "change: entry has no DN");
+  // An empty old password must never reach the directory (LTB SSP
+  // CVE-2018-12421); an empty new one would bind anonymously later.
+  if (old_password.empty()) return Fail(Errc::kDirWrongPassword, "change: empty old password refused");
+  if (new_password.empty()) return Fail(Errc::kDirPolicy, "change: empty new password refused");
+  auto old_enc = EncodeUnicodePwd(old_password);
+  if (!old_enc) return Fail(std::move(old_enc).error());
+  auto new_enc = EncodeUnicodePwd(new_password);
+  if (!new_enc) return Fail(std::move(new_enc).error());
+
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  berval old_val{old_enc->size(), reinterpret_cast<char*>(old_enc->data())};
+  berval new_val{new_enc->size(), reinterpret_cast<char*>(new_enc->data())};
+  berval* old_vals[] = {&old_val, nullptr};
+  berval* new_vals[] = {&new_val, nullptr};
+  char attr[] = "unicodePwd";
+  // MS-ADTS 3.1.1.3.1.5: a user change is delete(old) + add(new) in one modify.
+  LDAPMod del{};
+  del.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES;
+  del.mod_type = attr;
+  del.mod_bvalues = old_vals;
+  LDAPMod add{};
+  add.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES;
+  add.mod_type = attr;
+  add.mod_bvalues = new_vals;
+  LDAPMod* mods[] = {&del, &add, nullptr};
+  PasswordWrite w{mods, nullptr, "change", Op::kPasswordChange};
+  return WriteWithReadBack(im, user, w);
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad change: ") + e.what());
+}
+
+static Result<WriteOutcome> WriteWithReadBack(Client::Impl& im, const UserEntry& user,
+                                              const PasswordWrite& w) {
+  auto before = im.WithRead([&](LDAP* h, int* rc) { return im.ReadPwdLastSet(h, user.dn, rc); });
+  if (!before) return Fail(std::move(before).error());  // nothing was sent
+  const std::string write_uri = im.ld_uri;
+
+  const int rc = ldap_modify_ext_s(im.ld.get(), user.dn.c_str(), w.mods, w.controls, nullptr);
   if (rc == LDAP_SUCCESS) {
     int read_rc = LDAP_SUCCESS;
     auto after = im.ReadPwdLastSet(im.ld.get(), user.dn, &read_rc);
@@ -629,17 +750,17 @@ Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& 
     }
     if (*after != *before) return WriteOutcome::kWritten;
     return Fail(Errc::kDirWriteUnknown,
-                user.dn + ": DC acknowledged the reset but pwdLastSet did not change");
+                user.dn + ": DC acknowledged the " + w.what + " but pwdLastSet did not change");
   }
   const std::string diag = Diagnostic(im.ld.get());
   if (!IsLostAnswer(rc)) {
     // The DC answered with a refusal: nothing was written.
-    return Fail(MapLdapResult(Op::kModify, rc, diag),
-                user.dn + ": reset refused by " + write_uri + ": " + Describe(rc, diag));
+    return Fail(MapLdapResult(w.op, rc, diag),
+                user.dn + ": " + w.what + " refused by " + write_uri + ": " + Describe(rc, diag));
   }
 
   // The request may or may not have been applied. Ask the directory.
-  const std::string lost = user.dn + ": answer to reset lost (" + Describe(rc, diag) + ")";
+  const std::string lost = user.dn + ": answer to " + w.what + " lost (" + Describe(rc, diag) + ")";
   im.Drop();  // closes the socket; a pending answer can no longer arrive
   Status st = im.Connect(write_uri);
   if (!st) return Fail(Errc::kDirWriteUnknown, lost + "; reconnect failed: " + st.error().detail);
@@ -656,8 +777,126 @@ Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& 
                 lost + "; pwdLastSet unchanged on " + im.ld_uri + " (write went to " + write_uri + ")");
   }
   return WriteOutcome::kNotWritten;
+}
+
+Status Client::Unlock(const UserEntry& user) try {
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  char zero[] = "0";
+  berval v{1, zero};
+  berval* vals[] = {&v, nullptr};
+  char attr[] = "lockoutTime";
+  LDAPMod mod{};
+  mod.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
+  mod.mod_type = attr;
+  mod.mod_bvalues = vals;
+  LDAPMod* mods[] = {&mod, nullptr};
+  // Idempotent, so a retry after a broken link is safe.
+  auto r = im.WithRead([&](LDAP* h, int* rc) -> Result<bool> {
+    *rc = ldap_modify_ext_s(h, user.dn.c_str(), mods, nullptr, nullptr);
+    if (*rc == LDAP_SUCCESS) return true;
+    const std::string diag = Diagnostic(h);
+    return Fail(MapLdapResult(Op::kModify, *rc, diag), user.dn + ": unlock: " + Describe(*rc, diag));
+  });
+  if (!r) return Fail(std::move(r).error());
+  return {};
 } catch (const std::exception& e) {
-  return Fail(Errc::kDirWriteUnknown, std::string("ad reset: ") + e.what());
+  return Fail(Errc::kInternal, std::string("ad unlock: ") + e.what());
+}
+
+Result<bool> Client::IsMemberOf(const std::string& user_dn, const std::string& group_dn) try {
+  if (group_dn.empty() || user_dn.empty()) return false;
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  const std::string filter =
+      "(memberOf:1.2.840.113556.1.4.1941:=" + EscapeFilterValue(group_dn) + ")";
+  auto r = im.WithRead([&](LDAP* h, int* rc) {
+    return im.Search(h, user_dn, LDAP_SCOPE_BASE, filter, {"1.1"}, 1, rc);
+  });
+  if (!r) return Fail(std::move(r).error());
+  return !r->empty();
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad membership: ") + e.what());
+}
+
+Result<std::string> Client::PolicyHintsControl() try {
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  return im.WithRead([&](LDAP* h, int* rc) { return im.HintsOid(h, rc); });
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad root DSE: ") + e.what());
+}
+
+Result<std::string> Client::Impl::HintsOid(LDAP* h, int* rc) {
+  if (hints_known_for == ld_uri && !ld_uri.empty()) {
+    *rc = LDAP_SUCCESS;
+    return hints_oid;
+  }
+  auto r = Search(h, "", LDAP_SCOPE_BASE, "(objectClass=*)", {"supportedControl"}, 1, rc);
+  if (!r) return Fail(std::move(r).error());
+  std::string found;
+  if (!r->empty()) {
+    auto it = r->front().attrs.find("supportedcontrol");
+    if (it != r->front().attrs.end()) {
+      for (const char* oid : {"1.2.840.113556.1.4.2239", "1.2.840.113556.1.4.2066"}) {
+        for (const auto& v : it->second)
+          if (v == oid && found.empty()) found = oid;
+      }
+    }
+  }
+  hints_oid = found;
+  hints_known_for = ld_uri;
+  return found;
+}
+
+Result<DomainPolicy> Client::ReadEffectivePolicy(const UserEntry& user) try {
+  std::string pso;
+  {
+    std::lock_guard<std::mutex> lock(m_impl->mu);
+    Impl& im = *m_impl;
+    // msDS-ResultantPSO is constructed: read it with a base search.
+    auto r = im.WithRead([&](LDAP* h, int* rc) {
+      return im.Search(h, user.dn, LDAP_SCOPE_BASE, "(objectClass=*)", {"msDS-ResultantPSO"}, 1, rc);
+    });
+    if (!r) return Fail(std::move(r).error());
+    if (!r->empty()) pso = r->front().First("msds-resultantpso").value_or("");
+    if (!pso.empty()) {
+      auto p = im.WithRead([&](LDAP* h, int* rc) {
+        return im.Search(h, pso, LDAP_SCOPE_BASE, "(objectClass=msDS-PasswordSettings)",
+                         {"msDS-MinimumPasswordLength", "msDS-PasswordComplexityEnabled",
+                          "msDS-PasswordHistoryLength", "msDS-MinimumPasswordAge",
+                          "msDS-MaximumPasswordAge", "msDS-LockoutThreshold",
+                          "msDS-LockoutDuration"},
+                         1, rc);
+      });
+      if (!p) return Fail(std::move(p).error());
+      if (p->empty() || !p->front().First("msds-minimumpasswordlength"))
+        return Fail(Errc::kDirAccessDenied,
+                    "cannot read the fine-grained password policy " + pso +
+                        ": grant the helper's account read access to it");
+      const UserEntry& e = p->front();
+      DomainPolicy out;
+      out.source = pso;
+      const auto num = [&](std::string_view a) -> std::int64_t {
+        auto v = e.First(a);
+        if (!v) return 0;
+        auto n = ParseInt(a, *v);
+        return n ? *n : 0;
+      };
+      out.min_length = static_cast<int>(num("msds-minimumpasswordlength"));
+      auto cx = e.First("msds-passwordcomplexityenabled").value_or("FALSE");
+      out.complexity = cx == "TRUE" || cx == "true" || cx == "1";
+      out.history_length = static_cast<int>(num("msds-passwordhistorylength"));
+      out.min_age_s = IntervalSeconds(num("msds-minimumpasswordage"));
+      out.max_age_s = IntervalSeconds(num("msds-maximumpasswordage"));
+      out.lockout_threshold = static_cast<int>(num("msds-lockoutthreshold"));
+      out.lockout_duration_s = IntervalSeconds(num("msds-lockoutduration"));
+      return out;
+    }
+  }
+  return ReadDomainPolicy();
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad effective policy: ") + e.what());
 }
 
 Status Client::VerifyPassword(const std::string& dn, const Secret& password) try {

@@ -20,7 +20,25 @@ namespace sspr::config {
 
 namespace {
 
-enum class Kind { kString, kInt, kBool, kPath, kUriList, kChoice };
+enum class Kind { kString, kInt, kBool, kPath, kUriList, kChoice, kDnList };
+
+// "CN=a,DC=x; CN=b,DC=x" -> {"CN=a,DC=x", "CN=b,DC=x"}: DNs hold commas, so
+// the list separator is ';'.
+std::vector<std::string> SplitDns(const std::string& v) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= v.size()) {
+    std::size_t semi = v.find(';', pos);
+    if (semi == std::string::npos) semi = v.size();
+    auto b = v.find_first_not_of(" \t", pos);
+    if (b != std::string::npos && b < semi) {
+      auto e = v.find_last_not_of(" \t", semi - 1);
+      out.push_back(v.substr(b, e - b + 1));
+    }
+    pos = semi + 1;
+  }
+  return out;
+}
 
 struct Key {
   const char* section;
@@ -102,6 +120,21 @@ const std::vector<Key>& Schema() {
        [](Config& c, const std::string&, long n) { c.flow.password_tries = static_cast<int>(n); }},
       {"flow", "helpdesk", Kind::kString, 0, 0, nullptr, false,
        [](Config& c, const std::string& v, long) { c.flow.helpdesk = v; }},
+      {"policy", "scope", Kind::kChoice, 0, 0, "all|selected|none", false,
+       [](Config& c, const std::string& v, long) { c.policy.scope = v; }},
+      {"policy", "scope_groups", Kind::kDnList, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.policy.scope_groups = SplitDns(v); }},
+      {"policy", "allow_protected_accounts", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.policy.allow_protected_accounts = n != 0; }},
+      {"policy", "unlock", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.policy.unlock = n != 0; }},
+      {"policy", "must_change_after_reset", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.policy.must_change_after_reset = n != 0; }},
+      {"policy", "history_on_reset", Kind::kChoice, 0, 0, "refuse|proceed", false,
+       [](Config& c, const std::string& v, long) { c.policy.history_on_reset = v; }},
+      {"policy", "banned_list", Kind::kPath, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.policy.banned_list = v; }},
+
       {"flow", "min_response_ms", Kind::kInt, 0, 5000, nullptr, false,
        [](Config& c, const std::string&, long n) { c.flow.min_response_ms = static_cast<int>(n); }},
   };
@@ -116,6 +149,7 @@ std::string Allowed(const Key& k) {
     case Kind::kPath: return "an absolute path";
     case Kind::kUriList: return "space-separated ldaps://host[:port] or ldap://host[:port] (StartTLS)";
     case Kind::kChoice: return k.choices;
+    case Kind::kDnList: return "group DNs separated by ';' (e.g. CN=Staff,OU=Groups,DC=example,DC=org)";
   }
   return "?";
 }
@@ -159,6 +193,11 @@ std::string Check(const Key& k, const std::string& value, long& number) {
         pos = bar + 1;
       }
       return "not one of the allowed values";
+    }
+    case Kind::kDnList: {
+      for (const auto& dn : SplitDns(value))
+        if (dn.find('=') == std::string::npos) return "not a DN: \"" + dn + "\"";
+      return {};
     }
     case Kind::kUriList: {
       std::istringstream in(value);
@@ -259,6 +298,8 @@ Result<Config> Parse(const std::string& text, const std::string& name) {
   if (cfg.email.smtp_url.rfind("smtp://", 0) != 0 && cfg.email.smtp_url.rfind("smtps://", 0) != 0)
     errors.push_back(name + ": [email] smtp_url: must start with smtp:// or smtps://; given: \"" +
                      cfg.email.smtp_url + "\"");
+  if (cfg.policy.scope == "selected" && cfg.policy.scope_groups.empty())
+    errors.push_back(name + ": [policy] scope_groups: required when scope = selected");
   if (!errors.empty()) {
     std::string all;
     for (const auto& e : errors) all += e + "\n";

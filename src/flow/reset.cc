@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <optional>
 #include <memory>
 #include <mutex>
@@ -86,7 +87,11 @@ class ResetRun {
   }
   bool Expired() { return m_svc.now_ms() >= m_deadline; }
   bool Verify();
-  void ChoosePassword();
+  Result<std::string> InScope(const ad::UserEntry& user);
+  void AfterVerification();
+  void ChoosePassword(bool unlock);
+  void UnlockOnly();
+  bool Locked(const ad::DomainPolicy& policy) const;
 
   const Services& m_svc;
   const config::Config& m_cfg;
@@ -95,6 +100,7 @@ class ResetRun {
   std::int64_t m_deadline;
   std::optional<ad::UserEntry> m_user;  // set only for an eligible account
   std::string m_destination;            // the address read from AD just now
+  ad::DomainPolicy m_policy;            // the user's effective policy
   Delivery m_delivery;
 };
 
@@ -137,11 +143,102 @@ void ResetRun::Run() {
       reason = "not_enrolled";
     }
   }
+  if (reason.empty()) {
+    auto scope = InScope(found.value());
+    if (!scope) {
+      m_svc.audit->Admin(LOG_ERR, "scope check failed: " + scope.error().detail);
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", std::string(ErrcName(scope.code()))}});
+      m_dlg.SayError(MsgId::kServiceUnavailable);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kUnavailable);
+    }
+    reason = *scope;
+  }
   if (reason.empty()) m_user = std::move(found.value());
   else Audit("reset_ineligible", {{"reason", reason}});
 
   if (!Verify()) return;
-  ChoosePassword();
+  AfterVerification();
+}
+
+// "" when the account may use SSPR, else the (audit-only) reason.
+Result<std::string> ResetRun::InScope(const ad::UserEntry& user) {
+  const auto& p = m_cfg.policy;
+  if (user.admin_count != 0 && !p.allow_protected_accounts) return std::string("protected_account");
+  if (p.scope == "none") return std::string("out_of_scope");
+  if (p.scope == "all") return std::string();
+  for (const auto& group : p.scope_groups) {
+    auto member = m_svc.directory->IsMemberOf(user.dn, group);
+    if (!member) return Fail(member.error());
+    if (*member) return std::string();
+  }
+  return std::string("out_of_scope");
+}
+
+// AD: lockoutTime != 0 and, with a lockout duration, not yet expired
+// (FILETIME: 100 ns since 1601).
+bool ResetRun::Locked(const ad::DomainPolicy& policy) const {
+  if (m_user->lockout_time == 0) return false;
+  if (policy.lockout_duration_s == 0) return true;
+  std::int64_t now_ft = (static_cast<std::int64_t>(std::time(nullptr)) + 11644473600LL) * 10000000LL;
+  return m_user->lockout_time + policy.lockout_duration_s * 10000000LL > now_ft;
+}
+
+void ResetRun::AfterVerification() {
+  auto pol = m_svc.directory->ReadEffectivePolicy(*m_user);
+  if (!pol) {
+    // Fail closed: without the user's policy we cannot check the password.
+    m_svc.audit->Admin(LOG_ERR, "could not read the password policy for " + m_user->dn + ": " +
+                                    pol.error().detail);
+    Audit("reset_ended", {{"result", "not_written"}, {"reason", "policy_unreadable"}});
+    m_dlg.SayError(MsgId::kServiceUnavailable);
+    m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+    return End(Outcome::kUnavailable);
+  }
+  m_policy = *pol;
+  bool locked = Locked(m_policy);
+  if (locked) {
+    if (m_policy.lockout_duration_s > 0) {
+      std::time_t unlock_at = static_cast<std::time_t>(m_user->lockout_time / 10000000LL - 11644473600LL +
+                                                       m_policy.lockout_duration_s);
+      char when[32];
+      struct tm tm {};
+      gmtime_r(&unlock_at, &tm);
+      std::strftime(when, sizeof when, "%H:%M UTC", &tm);
+      m_dlg.Say(MsgId::kAccountLockedUntil, {when});
+    } else {
+      m_dlg.Say(MsgId::kAccountLockedAdmin);
+    }
+    if (m_cfg.policy.unlock) {
+      for (int tries = 0; tries < 3; ++tries) {
+        auto choice = m_dlg.Ask(MsgId::kUnlockChoicePrompt, true);
+        if (!choice) return EndCancelled(choice.error());
+        if (choice->Equals(std::string_view("1"))) return UnlockOnly();
+        if (choice->Equals(std::string_view("2"))) return ChoosePassword(true);
+        if (choice->empty()) return EndCancelled(Error{Errc::kCancelled, {}});
+      }
+      return EndCancelled(Error{Errc::kCancelled, "no valid choice"});
+    }
+  }
+  ChoosePassword(locked);
+}
+
+void ResetRun::UnlockOnly() {
+  auto lock = m_svc.locks->For(m_user->dn);
+  std::lock_guard<std::mutex> guard(*lock);
+  if (auto st = m_svc.directory->Unlock(*m_user); !st) {
+    m_svc.audit->Admin(LOG_ERR, "unlock of " + m_user->dn + " failed: " + st.error().detail);
+    Audit("unlock_ended", {{"result", "not_unlocked"}, {"reason", std::string(ErrcName(st.code()))}});
+    m_dlg.SayError(MsgId::kServiceUnavailable);
+    m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+    return End(Outcome::kNotWritten);
+  }
+  Audit("unlocked", {{"result", "unlocked"}, {"method", "email"}});
+  m_dlg.Say(MsgId::kUnlocked);
+  // The current password is handed to the next module, which checks it.
+  auto pw = m_dlg.Ask(MsgId::kCurrentPasswordPrompt, false, wire::kItemNewAuthtok);
+  if (!pw || pw->empty()) return End(Outcome::kDone);
+  End(Outcome::kUnlocked);
 }
 
 bool ResetRun::Verify() {
@@ -228,16 +325,23 @@ bool ResetRun::Verify() {
   }
 }
 
-void ResetRun::ChoosePassword() {
-  ad::DomainPolicy policy;
-  auto pol = m_svc.directory->ReadDomainPolicy();
-  if (pol) {
-    policy = *pol;
-  } else {
-    // Fail closed: without the policy we cannot explain refusals, but AD
-    // still enforces it; proceed and let AD decide.
-    m_svc.audit->Admin(LOG_WARNING, "could not read domain password policy: " + pol.error().detail);
+void ResetRun::ChoosePassword(bool unlock) {
+  const ad::DomainPolicy& policy = m_policy;
+  std::shared_ptr<const policy::BannedList> banned;
+  if (m_svc.banned != nullptr) {
+    auto list = m_svc.banned->Get();
+    if (!list) {
+      // Configured but unreadable: refuse rather than wave passwords through.
+      m_svc.audit->Admin(LOG_ERR, list.error().detail);
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "banned_list_unreadable"}});
+      m_dlg.SayError(MsgId::kServiceUnavailable);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kUnavailable);
+    }
+    banned = *list;
   }
+  m_dlg.Say(policy.complexity ? MsgId::kPolicySummaryComplex : MsgId::kPolicySummarySimple,
+            {std::to_string(policy.min_length), std::to_string(policy.history_length)});
   for (int attempt = 0; attempt < m_cfg.flow.password_tries; ++attempt) {
     auto pw = m_dlg.Ask(MsgId::kNewPasswordPrompt, false, wire::kItemNewAuthtok);
     if (!pw) return EndCancelled(pw.error());
@@ -268,9 +372,27 @@ void ResetRun::ChoosePassword() {
       m_dlg.SayError(MsgId::kPolicyComplexity);
       continue;
     }
-    auto written = m_svc.directory->ResetPassword(*m_user, *pw, false);
+    if (banned && banned->Matches(pw->view())) {
+      Audit("password_refused", {{"rule", "banned"}, {"checked", "local"}});
+      m_dlg.SayError(MsgId::kPolicyBanned);
+      continue;
+    }
+    ad::ResetOptions options;
+    options.unlock = unlock;
+    options.must_change = m_cfg.policy.must_change_after_reset;
+    options.history = m_cfg.policy.history_on_reset == "proceed" ? ad::HistoryOnReset::kProceed
+                                                                 : ad::HistoryOnReset::kRefuse;
+    std::string history_note;
+    auto lock = m_svc.locks->For(m_user->dn);
+    std::unique_lock<std::mutex> guard(*lock);
+    auto written = m_svc.directory->ResetPassword(*m_user, *pw, options, &history_note);
+    guard.unlock();
+    if (!history_note.empty()) m_svc.audit->Admin(LOG_WARNING, history_note);
     if (written && *written == ad::WriteOutcome::kWritten) {
-      Audit("reset_written", {{"result", "written"}, {"method", "email"}});
+      Audit("reset_written", {{"result", "written"},
+                              {"method", "email"},
+                              {"unlocked", unlock ? "yes" : "no"},
+                              {"policy", policy.source}});
       m_dlg.Say(MsgId::kPasswordWritten);
       return End(Outcome::kPasswordWritten);
     }
@@ -286,8 +408,11 @@ void ResetRun::ChoosePassword() {
     if (e.code == Errc::kDirPolicy) {
       // Length and complexity passed locally, so AD refused for history or
       // minimum age (or a stricter fine-grained policy).
-      Audit("password_refused", {{"rule", "history_or_age"}, {"checked", "directory"}});
-      m_dlg.SayError(MsgId::kPolicyHistory);
+      Audit("password_refused", {{"rule", "history"}, {"checked", "directory"}});
+      if (policy.history_length > 0)
+        m_dlg.SayError(MsgId::kPolicyHistoryCount, {std::to_string(policy.history_length)});
+      else
+        m_dlg.SayError(MsgId::kPolicyHistory);
       continue;
     }
     if (e.code == Errc::kDirWriteUnknown) {

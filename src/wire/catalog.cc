@@ -53,6 +53,23 @@ constexpr Entry kCatalog[] = {
     {MsgId::kCancelled, "Password reset cancelled. Your password was not changed."},
     {MsgId::kHelpdesk, "%1"},
     {MsgId::kNotVerified, "We could not verify your identity. Your password was not changed."},
+    {MsgId::kPolicyHistoryCount,
+     "That password was used recently: choose one different from your last %1 passwords."},
+    {MsgId::kPolicyBanned,
+     "That password is too common or too easy to guess. Choose another."},
+    {MsgId::kAccountLockedUntil,
+     "Your account is locked after too many wrong passwords. It unlocks by itself at %1."},
+    {MsgId::kAccountLockedAdmin,
+     "Your account is locked after too many wrong passwords."},
+    {MsgId::kUnlockChoicePrompt,
+     "Type 1 to unlock your account and keep your password, or 2 to choose a new password: "},
+    {MsgId::kUnlocked, "Your account is unlocked. Sign in with your password."},
+    {MsgId::kCurrentPasswordPrompt, "Password: "},
+    {MsgId::kPolicySummaryComplex,
+     "Your new password needs at least %1 characters, three of upper-case letters, lower-case "
+     "letters, digits and symbols, not your name, and must differ from your last %2 passwords."},
+    {MsgId::kPolicySummarySimple,
+     "Your new password needs at least %1 characters and must differ from your last %2 passwords."},
 };
 
 }  // namespace

@@ -165,7 +165,10 @@ int main(int argc, char** argv) {
       std::printf("ok\n");
       return 0;
     }
-    auto w = c.ResetPassword(u.value(), pw, unlock);
+    sspr::ad::ResetOptions opts;
+    opts.unlock = unlock;
+    opts.history = sspr::ad::HistoryOnReset::kProceed;  // Samba lists no policy-hints control
+    auto w = c.ResetPassword(u.value(), pw, opts);
     if (!w) return ReportError(w.error());
     std::printf("ok\noutcome=%s\n",
                 w.value() == sspr::ad::WriteOutcome::kWritten ? "written" : "not_written");

@@ -54,6 +54,8 @@ class Ssprd:
             "email": {"smtp_url": "smtp://127.0.0.1:%d" % smtp_port, "smtp_tls": "none",
                       "from": "sspr@sspr.test", "timeout": "5"},
             "flow": flow_keys,
+            # Samba lists no password-policy-hints control (HARNESS-NOTES).
+            "policy": {"history_on_reset": "proceed"},
         }
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)

@@ -6,6 +6,7 @@
 
 #include "sspr/method/email.h"
 #include "sspr/method/otp.h"
+#include "sspr/policy/banned.h"
 #include "sspr/policy/password.h"
 #include "check_main.h"  // last: Check defines a fail() macro
 
@@ -88,7 +89,10 @@ START_TEST(address_validation_refuses_header_injection) {
 END_TEST
 
 START_TEST(policy_rules_named) {
-  ad::DomainPolicy p{7, true, 24};
+  ad::DomainPolicy p;
+  p.min_length = 7;
+  p.complexity = true;
+  p.history_length = 24;
   using policy::Rule;
   ck_assert(policy::Check("Ab1!", p, "alice", "Alice Liddell") == Rule::kTooShort);
   ck_assert(policy::Check("abcdefgh", p, "alice", "Alice Liddell") == Rule::kComplexity);
@@ -96,11 +100,36 @@ START_TEST(policy_rules_named) {
   ck_assert(policy::Check("xxALICE-99yy", p, "alice", "") == Rule::kComplexity);      // account name
   ck_assert(policy::Check("Liddell-2024!", p, "bob", "Alice Liddell") == Rule::kComplexity);  // display token
   ck_assert(policy::Check("Al-2024-Zz!x", p, "bob", "Al Li") == Rule::kOk);  // tokens < 3 chars ignored
-  ad::DomainPolicy loose{0, false, 0};
+  ad::DomainPolicy loose;
   ck_assert(policy::Check("a", loose, "alice", "") == Rule::kOk);
   // Code points, not bytes: four 3-byte characters are 4 characters.
-  ad::DomainPolicy len5{5, false, 0};
+  ad::DomainPolicy len5;
+  len5.min_length = 5;
   ck_assert(policy::Check("\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC", len5, "x", "") == Rule::kTooShort);
+}
+END_TEST
+
+START_TEST(banned_list_folds_substitutions_and_near_misses) {
+  auto list = policy::BannedList::FromEntries({"password", "contoso", "# not a comment here", "qwerty"});
+  ck_assert(list.Matches("P@ssw0rd"));            // substitutions folded
+  ck_assert(list.Matches("MyContoso2024!"));      // contained
+  ck_assert(list.Matches("Passwerd"));            // one edit away
+  ck_assert(list.Matches("qwerty1"));             // one edit away
+  ck_assert(!list.Matches("Correct-Horse-Battery"));
+  ck_assert(list.Matches("Pa-55-Word-Lx"));       // "passwordix" contains "password"
+  ck_assert(!list.Matches("Pa-Word-99-Lx"));      // "pawordix": two edits from "password"
+  ck_assert_str_eq(policy::BannedList::Normalise("L1l!|").c_str(), "iiiii");
+}
+END_TEST
+
+START_TEST(banned_list_unreadable_fails_closed) {
+  policy::BannedListSource src("/nonexistent/banned.txt");
+  ck_assert(src.configured());
+  auto r = src.Get();
+  ck_assert(!r.ok());
+  ck_assert(r.error().detail.find("/nonexistent/banned.txt") != std::string::npos);
+  policy::BannedListSource none("");
+  ck_assert(!none.configured());
 }
 END_TEST
 
@@ -130,6 +159,8 @@ Suite* MakeSuite() {
   tcase_add_test(tc, address_validation_refuses_header_injection);
   tcase_add_test(tc, policy_rules_named);
   tcase_add_test(tc, secret_wipes_and_compares_in_constant_time);
+  tcase_add_test(tc, banned_list_folds_substitutions_and_near_misses);
+  tcase_add_test(tc, banned_list_unreadable_fails_closed);
   suite_add_tcase(s, tc);
   return s;
 }

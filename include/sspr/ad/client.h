@@ -54,9 +54,26 @@ struct UserEntry {
 // The domain's password policy, read from the domain head (values the
 // flow needs to explain a refusal before anything is sent to AD).
 struct DomainPolicy {
-  int min_length = 0;          // minPwdLength
-  bool complexity = false;     // pwdProperties & DOMAIN_PASSWORD_COMPLEX (1)
-  int history_length = 0;      // pwdHistoryLength
+  int min_length = 0;          // minPwdLength / msDS-MinimumPasswordLength
+  bool complexity = false;     // pwdProperties & 1 / msDS-PasswordComplexityEnabled
+  int history_length = 0;      // pwdHistoryLength / msDS-PasswordHistoryLength
+  std::int64_t min_age_s = 0;  // minPwdAge / msDS-MinimumPasswordAge, in seconds
+  std::int64_t max_age_s = 0;  // maxPwdAge / msDS-MaximumPasswordAge; 0 = never expires
+  int lockout_threshold = 0;   // lockoutThreshold / msDS-LockoutThreshold; 0 = no lockout
+  std::int64_t lockout_duration_s = 0;  // lockoutDuration; 0 with a threshold = until an admin unlocks
+  std::string source;          // "domain" or the DN of the fine-grained policy (PSO)
+};
+
+// How a reset treats AD's password history (see ResetOptions).
+enum class HistoryOnReset {
+  kRefuse,   // the DC cannot enforce history on a reset: refuse the write
+  kProceed,  // write anyway and say so in the admin detail
+};
+
+struct ResetOptions {
+  bool unlock = false;          // lockoutTime = 0 in the same modify
+  bool must_change = false;     // pwdLastSet = 0: change at next logon
+  HistoryOnReset history = HistoryOnReset::kRefuse;
 };
 
 // What happened to a password write.
@@ -90,7 +107,37 @@ class Client {
   // is impossible, fails with kDirWriteUnknown (the caller must not tell the
   // user "written" or "not written"). A DC refusal is an error mapped by
   // MapLdapResult (e.g. kDirPolicy).
-  Result<WriteOutcome> ResetPassword(const UserEntry& user, const Secret& password, bool unlock);
+  //
+  // History: the password-policy-hints control (OID 1.2.840.113556.1.4.2239,
+  // else .2066) is sent when the DC's root DSE lists it, so a Windows DC
+  // enforces history on the reset. When the DC lists neither (Samba), the
+  // write is refused with kDirRejected under HistoryOnReset::kRefuse, or made
+  // without the control under kProceed (`history_note` then says so).
+  Result<WriteOutcome> ResetPassword(const UserEntry& user, const Secret& password,
+                                     const ResetOptions& options,
+                                     std::string* history_note = nullptr);
+
+  // A user change: one modify deleting the old unicodePwd and adding the new
+  // one, so AD checks the old password, history and minimum age itself. A
+  // wrong old password is kDirWrongPassword (AD counts it as a bad
+  // password). Same read-back and lost-answer handling as ResetPassword.
+  Result<WriteOutcome> ChangePassword(const UserEntry& user, const Secret& old_password,
+                                      const Secret& new_password);
+
+  // lockoutTime = 0 (unlock without changing the password).
+  Status Unlock(const UserEntry& user);
+
+  // Nested membership (LDAP_MATCHING_RULE_IN_CHAIN, 1.2.840.113556.1.4.1941).
+  Result<bool> IsMemberOf(const std::string& user_dn, const std::string& group_dn);
+
+  // The user's effective password policy: the fine-grained policy named by
+  // msDS-ResultantPSO if there is one (read with the helper's account, since
+  // users cannot read PSOs), else the domain policy.
+  Result<DomainPolicy> ReadEffectivePolicy(const UserEntry& user);
+
+  // Which password-policy-hints control the connected DC supports: the OID,
+  // or an empty string for none.
+  Result<std::string> PolicyHintsControl();
 
   // Read minPwdLength/pwdProperties/pwdHistoryLength from the object named
   // by the base DN's domain (the defaultNamingContext of the rootDSE).

@@ -53,12 +53,23 @@ struct FlowConfig {
   int min_response_ms = 400;  // floor on failure replies (same timing for all accounts)
 };
 
+struct PolicyConfig {
+  std::string scope = "all";               // all | selected | none
+  std::vector<std::string> scope_groups;   // group DNs (nested membership counts)
+  bool allow_protected_accounts = false;   // adminCount=1 accounts may reset
+  bool unlock = false;                     // offer "unlock only" to locked-out users
+  bool must_change_after_reset = false;    // pwdLastSet = 0 with the reset
+  std::string history_on_reset = "refuse"; // refuse | proceed (DC without policy hints)
+  std::string banned_list;                 // file of banned words; empty: none
+};
+
 struct Config {
   std::string path;
   HelperConfig helper;
   DirectoryConfig directory;
   EmailConfig email;
   FlowConfig flow;
+  PolicyConfig policy;
 };
 
 // Parse `path`. On failure the Error's detail holds every problem found,

@@ -9,6 +9,9 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "sspr/ad/client.h"
@@ -16,8 +19,25 @@
 #include "sspr/config/config.h"
 #include "sspr/flow/dialogue.h"
 #include "sspr/method/email.h"
+#include "sspr/policy/banned.h"
 
 namespace sspr::flow {
+
+// Serialises password writes per account: two resets of one account at
+// once take turns, so the read-back of each is about its own write.
+class AccountLocks {
+ public:
+  std::shared_ptr<std::mutex> For(const std::string& account_dn) {
+    std::lock_guard<std::mutex> lock(m_mu);
+    auto& m = m_locks[account_dn];
+    if (!m) m = std::make_shared<std::mutex>();
+    return m;
+  }
+
+ private:
+  std::mutex m_mu;
+  std::map<std::string, std::shared_ptr<std::mutex>> m_locks;
+};
 
 struct Services {
   const config::Config* cfg = nullptr;
@@ -26,6 +46,8 @@ struct Services {
   audit::Log* audit = nullptr;
   const unsigned char* fake_key = nullptr;  // 32 bytes, for fake masked addresses
   std::function<std::int64_t()> now_ms;     // monotonic clock (tests may replace)
+  policy::BannedListSource* banned = nullptr;
+  AccountLocks* locks = nullptr;
 };
 
 struct Caller {

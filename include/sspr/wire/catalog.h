@@ -40,6 +40,15 @@ enum class MsgId : std::uint16_t {
   kCancelled = 45,
   kHelpdesk = 46,             // %1 admin-configured help-desk text
   kNotVerified = 47,
+  kPolicyHistoryCount = 48,   // %1 history length
+  kPolicyBanned = 49,
+  kAccountLockedUntil = 50,   // %1 time (UTC) it unlocks by itself
+  kAccountLockedAdmin = 51,
+  kUnlockChoicePrompt = 52,
+  kUnlocked = 53,
+  kCurrentPasswordPrompt = 54,
+  kPolicySummaryComplex = 55, // %1 min length, %2 history length
+  kPolicySummarySimple = 56,  // %1 min length, %2 history length
 };
 
 // Render one message. Unknown ids render their parameters (or a generic

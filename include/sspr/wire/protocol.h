@@ -107,7 +107,9 @@ enum class Outcome : std::uint8_t {
   kCancelled = 4,        // user left the flow
   kUnavailable = 5,      // service down/misconfigured
   kDone = 6,             // a flow without a password outcome finished
+  kUnlocked = 7,         // account unlocked; the module sets PAM_AUTHTOK from
+                         // the kept kItemNewAuthtok answer (the current password)
 };
-inline constexpr std::uint8_t kMaxOutcome = 6;
+inline constexpr std::uint8_t kMaxOutcome = 7;
 
 }  // namespace sspr::wire
