@@ -26,6 +26,7 @@ PASSWORD_PROMPT = "Password (press Enter if you forgot it): "
 CODE_PROMPT = "Verification code (Enter to cancel): "
 NEW_PROMPT = "New password: "
 RETYPE_PROMPT = "Retype new password: "
+CURRENT_PROMPT = "Password: "
 
 
 class Ssprd:
