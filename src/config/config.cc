@@ -70,6 +70,8 @@ const std::vector<Key>& Schema() {
       {"helper", "state_dir", Kind::kPath, 0, 0, nullptr, false,
        [](Config& c, const std::string& v, long) { c.helper.state_dir = v; }},
 
+      {"directory", "type", Kind::kChoice, 0, 0, "ad|openldap", false,
+       [](Config& c, const std::string& v, long) { c.directory.type = v; }},
       {"directory", "uri", Kind::kUriList, 0, 0, nullptr, true,
        [](Config& c, const std::string& v, long) {
          std::istringstream in(v);

@@ -415,6 +415,21 @@ void ResetRun::ChoosePassword(bool unlock) {
         m_dlg.SayError(MsgId::kPolicyHistory);
       continue;
     }
+    if (e.code == Errc::kDirPolicyTooShort) {
+      Audit("password_refused", {{"rule", "min_length"}, {"checked", "directory"}});
+      m_dlg.SayError(MsgId::kPolicyTooShort, {std::to_string(policy.min_length)});
+      continue;
+    }
+    if (e.code == Errc::kDirPolicyQuality) {
+      Audit("password_refused", {{"rule", "complexity"}, {"checked", "directory"}});
+      m_dlg.SayError(MsgId::kPolicyComplexity);
+      continue;
+    }
+    if (e.code == Errc::kDirPolicyHistory) {
+      Audit("password_refused", {{"rule", "history"}, {"checked", "directory"}});
+      m_dlg.SayError(MsgId::kPolicyHistoryCount, {std::to_string(policy.history_length)});
+      continue;
+    }
     if (e.code == Errc::kDirWriteUnknown) {
       Audit("reset_ended", {{"result", "unknown"}, {"reason", std::string(ErrcName(e.code))}});
       m_dlg.SayError(MsgId::kPasswordUnknown);

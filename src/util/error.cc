@@ -18,6 +18,10 @@ std::string_view ErrcName(Errc code) noexcept {
     case Errc::kDirAmbiguous: return "dir_ambiguous";
     case Errc::kDirAccessDenied: return "dir_access_denied";
     case Errc::kDirPolicy: return "dir_policy";
+    case Errc::kDirPolicyTooShort: return "dir_policy_too_short";
+    case Errc::kDirPolicyQuality: return "dir_policy_quality";
+    case Errc::kDirPolicyHistory: return "dir_policy_history";
+    case Errc::kDirPolicyTooYoung: return "dir_policy_too_young";
     case Errc::kDirWrongPassword: return "dir_wrong_password";
     case Errc::kDirLocked: return "dir_locked";
     case Errc::kDirDisabled: return "dir_disabled";

@@ -82,23 +82,43 @@ enum class WriteOutcome {
   kNotWritten,  // the DC refused, or a read-back proved nothing changed
 };
 
-class Client {
+// What the flows need from a directory. Implemented by Client (Active
+// Directory) and by openldap::Client (OpenLDAP with the ppolicy overlay).
+// Contracts are those documented on Client below.
+class Directory {
+ public:
+  virtual ~Directory() = default;
+  virtual Status Ping() = 0;
+  virtual Result<UserEntry> FindUser(std::string_view name,
+                                     const std::vector<std::string>& extra_attrs) = 0;
+  virtual Result<DomainPolicy> ReadEffectivePolicy(const UserEntry& user) = 0;
+  virtual Result<WriteOutcome> ResetPassword(const UserEntry& user, const Secret& password,
+                                             const ResetOptions& options,
+                                             std::string* history_note) = 0;
+  virtual Result<WriteOutcome> ChangePassword(const UserEntry& user, const Secret& old_password,
+                                              const Secret& new_password) = 0;
+  virtual Status Unlock(const UserEntry& user) = 0;
+  virtual Result<bool> IsMemberOf(const std::string& user_dn, const std::string& group_dn) = 0;
+  virtual Status VerifyPassword(const std::string& dn, const Secret& password) = 0;
+};
+
+class Client final : public Directory {
  public:
   // Validates the config (URIs are ldaps/ldap+StartTLS, CA file given) but
   // does not connect; the first call connects.
   static Result<std::unique_ptr<Client>> Create(DirectoryConfig config, Secret bind_password);
-  ~Client();
+  ~Client() override;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   // Establish (or check) the connection and service bind now.
-  Status Ping();
+  Status Ping() override;
 
   // Find exactly one user object by sAMAccountName, or by userPrincipalName
   // when `name` contains '@'. `extra_attrs` are read in addition to the
   // fixed ones in UserEntry. kDirNoSuchUser when none matches,
   // kDirAmbiguous when several do. The name is RFC 4515-escaped.
-  Result<UserEntry> FindUser(std::string_view name, const std::vector<std::string>& extra_attrs);
+  Result<UserEntry> FindUser(std::string_view name, const std::vector<std::string>& extra_attrs) override;
 
   // Admin reset of unicodePwd (quoted UTF-16LE), optionally with
   // lockoutTime=0 in the same modify. Reads pwdLastSet before and after on
@@ -115,25 +135,25 @@ class Client {
   // without the control under kProceed (`history_note` then says so).
   Result<WriteOutcome> ResetPassword(const UserEntry& user, const Secret& password,
                                      const ResetOptions& options,
-                                     std::string* history_note = nullptr);
+                                     std::string* history_note = nullptr) override;
 
   // A user change: one modify deleting the old unicodePwd and adding the new
   // one, so AD checks the old password, history and minimum age itself. A
   // wrong old password is kDirWrongPassword (AD counts it as a bad
   // password). Same read-back and lost-answer handling as ResetPassword.
   Result<WriteOutcome> ChangePassword(const UserEntry& user, const Secret& old_password,
-                                      const Secret& new_password);
+                                      const Secret& new_password) override;
 
   // lockoutTime = 0 (unlock without changing the password).
-  Status Unlock(const UserEntry& user);
+  Status Unlock(const UserEntry& user) override;
 
   // Nested membership (LDAP_MATCHING_RULE_IN_CHAIN, 1.2.840.113556.1.4.1941).
-  Result<bool> IsMemberOf(const std::string& user_dn, const std::string& group_dn);
+  Result<bool> IsMemberOf(const std::string& user_dn, const std::string& group_dn) override;
 
   // The user's effective password policy: the fine-grained policy named by
   // msDS-ResultantPSO if there is one (read with the helper's account, since
   // users cannot read PSOs), else the domain policy.
-  Result<DomainPolicy> ReadEffectivePolicy(const UserEntry& user);
+  Result<DomainPolicy> ReadEffectivePolicy(const UserEntry& user) override;
 
   // Which password-policy-hints control the connected DC supports: the OID,
   // or an empty string for none.
@@ -147,7 +167,7 @@ class Client {
   // connection. An empty password is refused before any bind (an empty
   // simple bind is an anonymous success). kDirWrongPassword, kDirLocked,
   // kDirMustChange, ... as mapped from the bind's data code.
-  Status VerifyPassword(const std::string& dn, const Secret& password);
+  Status VerifyPassword(const std::string& dn, const Secret& password) override;
 
   struct Impl;
 

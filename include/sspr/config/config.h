@@ -26,6 +26,7 @@ struct HelperConfig {
 };
 
 struct DirectoryConfig {
+  std::string type = "ad";  // ad | openldap
   ad::DirectoryConfig ad;
   std::string bind_password_file = "/etc/sspr/bind.secret";
 };

@@ -41,7 +41,7 @@ class AccountLocks {
 
 struct Services {
   const config::Config* cfg = nullptr;
-  ad::Client* directory = nullptr;
+  ad::Directory* directory = nullptr;
   const method::Mailer* mailer = nullptr;
   audit::Log* audit = nullptr;
   const unsigned char* fake_key = nullptr;  // 32 bytes, for fake masked addresses

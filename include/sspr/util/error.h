@@ -26,7 +26,11 @@ enum class Errc : std::uint16_t {
   kDirNoSuchUser,
   kDirAmbiguous,    // more than one entry matched
   kDirAccessDenied, // insufficient rights for the helper's account
-  kDirPolicy,       // 0000052D: password does not meet policy
+  kDirPolicy,       // 0000052D: password does not meet policy (rule not named)
+  kDirPolicyTooShort,   // the directory named the rule (OpenLDAP ppolicy)
+  kDirPolicyQuality,
+  kDirPolicyHistory,
+  kDirPolicyTooYoung,
   kDirWrongPassword,// 00000056 / data 52e
   kDirLocked,       // 00000775 / data 775
   kDirDisabled,     // data 533
