@@ -197,7 +197,7 @@ void Server::Session(int fd) {
           r.items.push_back({wire::Style::kError, 0,
                              static_cast<std::uint16_t>(wire::MsgId::kServiceUnavailable), {}});
           (void)wire::SendFrame(fd, wire::Encode(r), wire::NowMs() + 5000);
-        } else if (start.flow != wire::Flow::kReset) {
+        } else if (start.flow != wire::Flow::kReset && start.flow != wire::Flow::kChange) {
           wire::ResultMsg r;
           r.outcome = wire::Outcome::kUnavailable;
           r.items.push_back({wire::Style::kError, 0,
@@ -214,7 +214,10 @@ void Server::Session(int fd) {
           std::int64_t flow_deadline =
               wire::NowMs() + static_cast<std::int64_t>(m_svc.cfg->flow.flow_lifetime_s) * 1000 + 5000;
           SocketDialogue dlg(fd, flow_deadline, m_svc.cfg->helper.answer_timeout_s * 1000);
-          flow::RunReset(m_svc, caller, dlg);
+          if (start.flow == wire::Flow::kChange)
+            flow::RunChange(m_svc, caller, dlg, (start.flags & wire::kStartFlagExpired) != 0);
+          else
+            flow::RunReset(m_svc, caller, dlg);
         }
       }
     }

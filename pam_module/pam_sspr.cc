@@ -202,19 +202,37 @@ struct Fd {
   }
 };
 
-// Run one helper-driven dialogue. On a confirmed write, `new_authtok` holds
-// the password the user chose. Returns the PAM code for the failure cases
-// and PAM_SUCCESS only when the password was written.
+// What a dialogue left behind: the kept answers (wiped on destruction) and
+// the helper's outcome, if it sent one.
+struct DialogueResult {
+  std::string new_authtok;  // last kItemNewAuthtok answer
+  std::string old_authtok;  // last kItemOldAuthtok answer
+  bool have_outcome = false;
+  Outcome outcome = Outcome::kNotWritten;
+  bool unreachable = false;  // no helper to talk to at all
+  ~DialogueResult() {
+    sspr::wire::Wipe(new_authtok);
+    sspr::wire::Wipe(old_authtok);
+  }
+};
+
+// Run one helper-driven dialogue. Returns PAM_SUCCESS only when the helper
+// ended it with an outcome (in `res`); any I/O or protocol failure is a PAM
+// error code and never success.
 int RunDialogue(pam_handle_t* pamh, const Args& args, const std::string& user,
-                sspr::wire::Flow flow, std::string& new_authtok) {
+                sspr::wire::Flow flow, std::uint8_t start_flags, DialogueResult& res,
+                bool quiet_if_unreachable) {
+  std::string& new_authtok = res.new_authtok;
   Fd conn;
   conn.fd = ConnectHelper(pamh, args);
   if (conn.fd < 0) {
-    Say(pamh, Style::kError, MsgId::kModuleUnavailable);
+    res.unreachable = true;
+    if (!quiet_if_unreachable) Say(pamh, Style::kError, MsgId::kModuleUnavailable);
     return PAM_AUTHINFO_UNAVAIL;
   }
   sspr::wire::StartMsg start;
   start.flow = flow;
+  start.flags = start_flags;
   start.account = user;
   start.service = ItemString(pamh, PAM_SERVICE);
   start.tty = ItemString(pamh, PAM_TTY);
@@ -238,20 +256,9 @@ int RunDialogue(pam_handle_t* pamh, const Args& args, const std::string& user,
       if (!Decode(payload.bytes(), result, &err)) break;
       Reply unused;
       Converse(pamh, result.items, unused);
-      switch (result.outcome) {
-        case Outcome::kPasswordWritten:
-        case Outcome::kUnlocked:
-          return new_authtok.empty() ? PAM_AUTH_ERR : PAM_SUCCESS;
-        case Outcome::kUnknown:
-          return PAM_AUTHINFO_UNAVAIL;
-        case Outcome::kUnavailable:
-          return PAM_AUTHINFO_UNAVAIL;
-        case Outcome::kNotWritten:
-        case Outcome::kCancelled:
-        case Outcome::kDone:
-          return PAM_AUTH_ERR;
-      }
-      return PAM_AUTH_ERR;
+      res.have_outcome = true;
+      res.outcome = result.outcome;
+      return PAM_SUCCESS;
     }
     sspr::wire::StepMsg step;
     if (type != MsgType::kStep || !Decode(payload.bytes(), step, &err)) {
@@ -277,6 +284,10 @@ int RunDialogue(pam_handle_t* pamh, const Args& args, const std::string& user,
       if (last.flags & sspr::wire::kItemNewAuthtok) {
         sspr::wire::Wipe(new_authtok);
         new_authtok = reply.text;
+      }
+      if (last.flags & sspr::wire::kItemOldAuthtok) {
+        sspr::wire::Wipe(res.old_authtok);
+        res.old_authtok = reply.text;
       }
     }
     if (SendFrame(conn.fd, Encode(answer), sspr::wire::NowMs() + args.timeout_ms) !=
@@ -319,15 +330,71 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   }
 
   if (args.debug) pam_syslog(pamh, LOG_DEBUG, "empty password: starting reset for %s", user);
-  std::string new_authtok;
-  rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kReset, new_authtok);
-  if (rc == PAM_SUCCESS) {
-    rc = pam_set_item(pamh, PAM_AUTHTOK, new_authtok.c_str());
-    sspr::wire::Wipe(new_authtok);
-    return rc == PAM_SUCCESS ? PAM_IGNORE : rc;
+  DialogueResult res;
+  rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kReset, 0, res, false);
+  if (rc != PAM_SUCCESS) return rc;
+  switch (res.outcome) {
+    case Outcome::kPasswordWritten:
+    case Outcome::kUnlocked:
+      // The next module proves this password against the directory.
+      if (res.new_authtok.empty()) return PAM_AUTH_ERR;
+      rc = pam_set_item(pamh, PAM_AUTHTOK, res.new_authtok.c_str());
+      return rc == PAM_SUCCESS ? PAM_IGNORE : rc;
+    case Outcome::kUnknown:
+    case Outcome::kUnavailable:
+      return PAM_AUTHINFO_UNAVAIL;
+    case Outcome::kNotWritten:
+    case Outcome::kCancelled:
+    case Outcome::kDone:
+    case Outcome::kNotApplicable:
+      return PAM_AUTH_ERR;
   }
-  sspr::wire::Wipe(new_authtok);
-  return rc;
+  return PAM_AUTH_ERR;
+}
+
+// passwd / expired password: the helper runs a user change (or, if the user
+// forgot the current password, verification + reset). Not a directory
+// account, or no helper at all: PAM_IGNORE, so pam_unix & co decide.
+int ChangeAuthtok(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  Args args = ParseArgs(pamh, argc, argv);
+  if (flags & PAM_PRELIM_CHECK) return PAM_IGNORE;  // nothing to check before the update pass
+  if (!(flags & PAM_UPDATE_AUTHTOK)) return PAM_IGNORE;
+  const char* user = nullptr;
+  int rc = pam_get_user(pamh, &user, nullptr);
+  if (rc != PAM_SUCCESS || user == nullptr || *user == '\0') return PAM_USER_UNKNOWN;
+  std::string account(user);
+  if (account.size() > sspr::wire::kMaxAccount || !sspr::wire::IsValidUtf8(account))
+    return PAM_USER_UNKNOWN;
+  std::uint8_t start_flags =
+      (flags & PAM_CHANGE_EXPIRED_AUTHTOK) ? sspr::wire::kStartFlagExpired : 0;
+  DialogueResult res;
+  rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kChange, start_flags, res, true);
+  if (rc != PAM_SUCCESS) {
+    if (res.unreachable) {
+      pam_syslog(pamh, LOG_WARNING, "ssprd unreachable: leaving %s's password to other modules", user);
+      return PAM_IGNORE;
+    }
+    return PAM_AUTHTOK_ERR;
+  }
+  switch (res.outcome) {
+    case Outcome::kNotApplicable:
+      return PAM_IGNORE;
+    case Outcome::kPasswordWritten:
+      if (res.new_authtok.empty()) return PAM_AUTHTOK_ERR;
+      // Hand the new (and the real current) password on, so modules after
+      // us (pam_sss/pam_krb5 with use_authtok) can refresh their caches.
+      if (!res.old_authtok.empty()) pam_set_item(pamh, PAM_OLDAUTHTOK, res.old_authtok.c_str());
+      rc = pam_set_item(pamh, PAM_AUTHTOK, res.new_authtok.c_str());
+      return rc == PAM_SUCCESS ? PAM_SUCCESS : rc;
+    case Outcome::kUnlocked:
+    case Outcome::kUnknown:
+    case Outcome::kUnavailable:
+    case Outcome::kNotWritten:
+    case Outcome::kCancelled:
+    case Outcome::kDone:
+      return PAM_AUTHTOK_ERR;
+  }
+  return PAM_AUTHTOK_ERR;
 }
 
 }  // namespace
@@ -347,7 +414,14 @@ SSPR_EXPORT int pam_sm_setcred(pam_handle_t*, int, int, const char**) { return P
 
 SSPR_EXPORT int pam_sm_acct_mgmt(pam_handle_t*, int, int, const char**) { return PAM_IGNORE; }
 
-SSPR_EXPORT int pam_sm_chauthtok(pam_handle_t*, int, int, const char**) { return PAM_IGNORE; }
+SSPR_EXPORT int pam_sm_chauthtok(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  try {
+    return ChangeAuthtok(pamh, flags, argc, argv);
+  } catch (...) {
+    pam_syslog(pamh, LOG_CRIT, "internal error in pam_sm_chauthtok");
+    return PAM_SYSTEM_ERR;
+  }
+}
 
 SSPR_EXPORT int pam_sm_open_session(pam_handle_t*, int, int, const char**) { return PAM_IGNORE; }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <ctime>
 #include <optional>
 #include <memory>
@@ -67,6 +68,7 @@ class ResetRun {
         m_deadline(svc.now_ms() + static_cast<std::int64_t>(m_cfg.flow.flow_lifetime_s) * 1000) {}
 
   void Run();
+  void Change(bool expired) { RunChange(expired); }
 
  private:
   void Audit(std::string_view event, audit::Fields extra = {}) {
@@ -86,6 +88,11 @@ class ResetRun {
     End(e.code == Errc::kCancelled ? Outcome::kCancelled : Outcome::kNotWritten);
   }
   bool Expired() { return m_svc.now_ms() >= m_deadline; }
+  void StartReset(Result<ad::UserEntry> found);
+  void RunChange(bool expired);
+  void PasswordLoop(std::string_view kind,
+                    const std::function<Result<ad::WriteOutcome>(const Secret&)>& write,
+                    audit::Fields written_fields);
   bool Verify();
   Result<std::string> InScope(const ad::UserEntry& user);
   void AfterVerification();
@@ -105,14 +112,17 @@ class ResetRun {
 };
 
 void ResetRun::Run() {
+  StartReset(m_svc.directory->FindUser(m_caller.account, {m_cfg.email.attribute}));
+}
+
+void ResetRun::StartReset(Result<ad::UserEntry> found) {
   m_dlg.Say(MsgId::kResetIntro);
 
-  // Look the account up. The directory being unreachable is the same for
-  // every account, so it may be said; everything else about the account
-  // stays behind the same face.
+  // The directory being unreachable is the same for every account, so it
+  // may be said; everything else about the account stays behind the same
+  // face.
   std::string reason;
   std::string& destination = m_destination;
-  auto found = m_svc.directory->FindUser(m_caller.account, {m_cfg.email.attribute});
   if (!found) {
     Errc c = found.code();
     if (c != Errc::kDirNoSuchUser && c != Errc::kDirAmbiguous) {
@@ -326,14 +336,31 @@ bool ResetRun::Verify() {
 }
 
 void ResetRun::ChoosePassword(bool unlock) {
+  ad::ResetOptions options;
+  options.unlock = unlock;
+  options.must_change = m_cfg.policy.must_change_after_reset;
+  options.history = m_cfg.policy.history_on_reset == "proceed" ? ad::HistoryOnReset::kProceed
+                                                               : ad::HistoryOnReset::kRefuse;
+  PasswordLoop("reset", [&](const Secret& pw) {
+    std::string history_note;
+    auto written = m_svc.directory->ResetPassword(*m_user, pw, options, &history_note);
+    if (!history_note.empty()) m_svc.audit->Admin(LOG_WARNING, history_note);
+    return written;
+  }, {{"method", "email"}, {"unlocked", unlock ? "yes" : "no"}});
+}
+
+void ResetRun::PasswordLoop(std::string_view kind,
+                            const std::function<Result<ad::WriteOutcome>(const Secret&)>& write,
+                            audit::Fields written_fields) {
   const ad::DomainPolicy& policy = m_policy;
+  const std::string ended = std::string(kind) + "_ended";
   std::shared_ptr<const policy::BannedList> banned;
   if (m_svc.banned != nullptr) {
     auto list = m_svc.banned->Get();
     if (!list) {
       // Configured but unreadable: refuse rather than wave passwords through.
       m_svc.audit->Admin(LOG_ERR, list.error().detail);
-      Audit("reset_ended", {{"result", "not_written"}, {"reason", "banned_list_unreadable"}});
+      Audit(ended, {{"result", "not_written"}, {"reason", "banned_list_unreadable"}});
       m_dlg.SayError(MsgId::kServiceUnavailable);
       m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
       return End(Outcome::kUnavailable);
@@ -356,7 +383,7 @@ void ResetRun::ChoosePassword(bool unlock) {
       continue;
     }
     if (Expired()) {
-      Audit("reset_ended", {{"result", "not_written"}, {"reason", "flow_expired"}});
+      Audit(ended, {{"result", "not_written"}, {"reason", "flow_expired"}});
       m_dlg.SayError(MsgId::kFlowExpired);
       return End(Outcome::kNotWritten);
     }
@@ -377,81 +404,137 @@ void ResetRun::ChoosePassword(bool unlock) {
       m_dlg.SayError(MsgId::kPolicyBanned);
       continue;
     }
-    ad::ResetOptions options;
-    options.unlock = unlock;
-    options.must_change = m_cfg.policy.must_change_after_reset;
-    options.history = m_cfg.policy.history_on_reset == "proceed" ? ad::HistoryOnReset::kProceed
-                                                                 : ad::HistoryOnReset::kRefuse;
-    std::string history_note;
     auto lock = m_svc.locks->For(m_user->dn);
     std::unique_lock<std::mutex> guard(*lock);
-    auto written = m_svc.directory->ResetPassword(*m_user, *pw, options, &history_note);
+    auto written = write(*pw);
     guard.unlock();
-    if (!history_note.empty()) m_svc.audit->Admin(LOG_WARNING, history_note);
     if (written && *written == ad::WriteOutcome::kWritten) {
-      Audit("reset_written", {{"result", "written"},
-                              {"method", "email"},
-                              {"unlocked", unlock ? "yes" : "no"},
-                              {"policy", policy.source}});
+      audit::Fields f = {{"result", "written"}};
+      f.insert(f.end(), written_fields.begin(), written_fields.end());
+      f.push_back({"policy", policy.source});
+      Audit(std::string(kind) + "_written", f);
       m_dlg.Say(MsgId::kPasswordWritten);
       return End(Outcome::kPasswordWritten);
     }
     if (written) {  // the read-back proved nothing changed
-      Audit("reset_ended", {{"result", "not_written"}, {"reason", "readback_unchanged"}});
+      Audit(ended, {{"result", "not_written"}, {"reason", "readback_unchanged"}});
       m_dlg.SayError(MsgId::kPasswordNotWritten);
       m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
       return End(Outcome::kNotWritten);
     }
     const Error& e = written.error();
-    m_svc.audit->Admin(LOG_NOTICE, "password write for " + m_caller.account + ": " +
-                                       std::string(ErrcName(e.code)) + ": " + e.detail);
-    if (e.code == Errc::kDirPolicy) {
-      // Length and complexity passed locally, so AD refused for history or
-      // minimum age (or a stricter fine-grained policy).
-      Audit("password_refused", {{"rule", "history"}, {"checked", "directory"}});
-      if (policy.history_length > 0)
-        m_dlg.SayError(MsgId::kPolicyHistoryCount, {std::to_string(policy.history_length)});
-      else
-        m_dlg.SayError(MsgId::kPolicyHistory);
-      continue;
+    m_svc.audit->Admin(LOG_NOTICE, "password " + std::string(kind) + " for " + m_caller.account +
+                                       ": " + std::string(ErrcName(e.code)) + ": " + e.detail);
+    switch (e.code) {
+      case Errc::kDirPolicy:
+        // Length and complexity passed locally, so AD refused for history or
+        // minimum age (or a stricter fine-grained policy).
+      case Errc::kDirPolicyHistory:
+        Audit("password_refused", {{"rule", "history"}, {"checked", "directory"}});
+        if (policy.history_length > 0)
+          m_dlg.SayError(MsgId::kPolicyHistoryCount, {std::to_string(policy.history_length)});
+        else
+          m_dlg.SayError(MsgId::kPolicyHistory);
+        continue;
+      case Errc::kDirPolicyTooShort:
+        Audit("password_refused", {{"rule", "min_length"}, {"checked", "directory"}});
+        m_dlg.SayError(MsgId::kPolicyTooShort, {std::to_string(policy.min_length)});
+        continue;
+      case Errc::kDirPolicyQuality:
+        Audit("password_refused", {{"rule", "complexity"}, {"checked", "directory"}});
+        m_dlg.SayError(MsgId::kPolicyComplexity);
+        continue;
+      case Errc::kDirPolicyTooYoung:
+        Audit(ended, {{"result", "not_written"}, {"reason", "min_age"}});
+        m_dlg.SayError(MsgId::kPolicyTooSoon, {"-"});
+        return End(Outcome::kNotWritten);
+      case Errc::kDirWrongPassword:
+        Audit(ended, {{"result", "not_written"}, {"reason", "wrong_current_password"}});
+        m_dlg.SayError(MsgId::kWrongCurrentPassword);
+        return End(Outcome::kNotWritten);
+      case Errc::kDirWriteUnknown:
+        Audit(ended, {{"result", "unknown"}, {"reason", std::string(ErrcName(e.code))}});
+        m_dlg.SayError(MsgId::kPasswordUnknown);
+        m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+        return End(Outcome::kUnknown);
+      default:
+        Audit(ended, {{"result", "not_written"}, {"reason", std::string(ErrcName(e.code))}});
+        m_dlg.SayError(MsgId::kServiceUnavailable);
+        m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+        return End(Outcome::kNotWritten);
     }
-    if (e.code == Errc::kDirPolicyTooShort) {
-      Audit("password_refused", {{"rule", "min_length"}, {"checked", "directory"}});
-      m_dlg.SayError(MsgId::kPolicyTooShort, {std::to_string(policy.min_length)});
-      continue;
-    }
-    if (e.code == Errc::kDirPolicyQuality) {
-      Audit("password_refused", {{"rule", "complexity"}, {"checked", "directory"}});
-      m_dlg.SayError(MsgId::kPolicyComplexity);
-      continue;
-    }
-    if (e.code == Errc::kDirPolicyHistory) {
-      Audit("password_refused", {{"rule", "history"}, {"checked", "directory"}});
-      m_dlg.SayError(MsgId::kPolicyHistoryCount, {std::to_string(policy.history_length)});
-      continue;
-    }
-    if (e.code == Errc::kDirWriteUnknown) {
-      Audit("reset_ended", {{"result", "unknown"}, {"reason", std::string(ErrcName(e.code))}});
-      m_dlg.SayError(MsgId::kPasswordUnknown);
-      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
-      return End(Outcome::kUnknown);
-    }
-    Audit("reset_ended", {{"result", "not_written"}, {"reason", std::string(ErrcName(e.code))}});
-    m_dlg.SayError(MsgId::kServiceUnavailable);
-    m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
-    return End(Outcome::kNotWritten);
   }
-  Audit("reset_ended", {{"result", "not_written"}, {"reason", "password_tries"}});
+  Audit(ended, {{"result", "not_written"}, {"reason", "password_tries"}});
   m_dlg.SayError(MsgId::kPasswordTooManyTries);
   m_dlg.Say(MsgId::kPasswordNotWritten);
   End(Outcome::kNotWritten);
 }
 
+// passwd / an expired password: a user change (old + new) so AD itself
+// checks the old password, history and minimum age. Enter at the current
+// password prompt switches to verification + reset ("forgot it?").
+void ResetRun::RunChange(bool expired) {
+  auto found = m_svc.directory->FindUser(m_caller.account, {m_cfg.email.attribute});
+  if (!found) {
+    Errc c = found.code();
+    if (c == Errc::kDirNoSuchUser) {
+      // Not a directory user: leave it to the other modules (pam_unix).
+      m_svc.audit->Event("change_not_applicable", {{"account", m_caller.account}});
+      return End(Outcome::kNotApplicable);
+    }
+    m_svc.audit->Admin(LOG_ERR, "directory lookup failed: " + found.error().detail);
+    Audit("change_ended", {{"result", "not_written"}, {"reason", std::string(ErrcName(c))}});
+    m_dlg.SayError(MsgId::kServiceUnavailable);
+    m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+    return End(Outcome::kUnavailable);
+  }
+  m_dlg.Say(expired ? MsgId::kPasswordExpiredIntro : MsgId::kChangeIntro, {found->sam_account_name});
+  auto old = m_dlg.Ask(MsgId::kOldPasswordPrompt, false, wire::kItemOldAuthtok);
+  if (!old) return EndCancelled(old.error());
+  if (old->empty()) {
+    Audit("change_forgot_current", {});
+    return StartReset(std::move(found));
+  }
+  m_user = std::move(found.value());
+  auto pol = m_svc.directory->ReadEffectivePolicy(*m_user);
+  if (!pol) {
+    m_svc.audit->Admin(LOG_ERR, "could not read the password policy for " + m_user->dn + ": " +
+                                    pol.error().detail);
+    Audit("change_ended", {{"result", "not_written"}, {"reason", "policy_unreadable"}});
+    m_dlg.SayError(MsgId::kServiceUnavailable);
+    return End(Outcome::kUnavailable);
+  }
+  m_policy = *pol;
+  // Minimum age (a change, not a reset): pwdLastSet is FILETIME; 0 means
+  // "must change now", which no minimum age holds back.
+  if (m_policy.min_age_s > 0 && m_user->pwd_last_set > 0) {
+    std::int64_t set_unix = m_user->pwd_last_set / 10000000LL - 11644473600LL;
+    std::int64_t allowed = set_unix + m_policy.min_age_s;
+    if (static_cast<std::int64_t>(std::time(nullptr)) < allowed) {
+      std::time_t t = static_cast<std::time_t>(allowed);
+      char when[40];
+      struct tm tm {};
+      gmtime_r(&t, &tm);
+      std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+      Audit("change_ended", {{"result", "not_written"}, {"reason", "min_age"}});
+      m_dlg.SayError(MsgId::kPolicyTooSoon, {when});
+      return End(Outcome::kNotWritten);
+    }
+  }
+  PasswordLoop("change", [&](const Secret& pw) {
+    return m_svc.directory->ChangePassword(*m_user, *old, pw);
+  }, {{"expired", expired ? "yes" : "no"}});
+}
 }  // namespace
 
 void RunReset(const Services& svc, const Caller& caller, Dialogue& dlg) {
   ResetRun run(svc, caller, dlg);
   run.Run();
+}
+
+void RunChange(const Services& svc, const Caller& caller, Dialogue& dlg, bool expired) {
+  ResetRun run(svc, caller, dlg);
+  run.Change(expired);
 }
 
 }  // namespace sspr::flow

@@ -68,6 +68,15 @@ constexpr Entry kCatalog[] = {
     {MsgId::kPolicySummaryComplex,
      "Your new password needs at least %1 characters, three of upper-case letters, lower-case "
      "letters, digits and symbols, not your name, and must differ from your last %2 passwords."},
+    {MsgId::kChangeIntro, "Changing the directory password of %1."},
+    {MsgId::kPasswordExpiredIntro,
+     "The password of %1 has expired or must be changed now. Choose a new one."},
+    {MsgId::kOldPasswordPrompt, "Current password (press Enter if you forgot it): "},
+    {MsgId::kWrongCurrentPassword,
+     "The current password is not correct. Your password was not changed."},
+    {MsgId::kPolicyTooSoon,
+     "Your password was changed too recently to change it again (earliest: %1). "
+     "Your password was not changed."},
     {MsgId::kPolicySummarySimple,
      "Your new password needs at least %1 characters and must differ from your last %2 passwords."},
 };

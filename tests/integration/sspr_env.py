@@ -27,6 +27,7 @@ CODE_PROMPT = "Verification code (Enter to cancel): "
 NEW_PROMPT = "New password: "
 RETYPE_PROMPT = "Retype new password: "
 CURRENT_PROMPT = "Password: "
+OLD_PROMPT = "Current password (press Enter if you forgot it): "
 
 
 class Ssprd:

@@ -60,4 +60,13 @@ struct Caller {
 // Runs the whole flow; always ends the dialogue with a result.
 void RunReset(const Services& svc, const Caller& caller, Dialogue& dlg);
 
+// `passwd` and expired passwords: a user change (current + new) written as
+// one delete+add modify, so the directory checks the current password,
+// history and minimum age; the policy pre-check runs first. Enter at the
+// current-password prompt switches to verification + reset. An account the
+// directory does not know ends with Outcome::kNotApplicable (the module
+// then leaves it to pam_unix & co). `expired`: the login found the password
+// expired or marked must-change.
+void RunChange(const Services& svc, const Caller& caller, Dialogue& dlg, bool expired);
+
 }  // namespace sspr::flow

@@ -49,6 +49,11 @@ enum class MsgId : std::uint16_t {
   kCurrentPasswordPrompt = 54,
   kPolicySummaryComplex = 55, // %1 min length, %2 history length
   kPolicySummarySimple = 56,  // %1 min length, %2 history length
+  kChangeIntro = 57,          // %1 account
+  kPasswordExpiredIntro = 58, // %1 account
+  kOldPasswordPrompt = 59,
+  kWrongCurrentPassword = 60,
+  kPolicyTooSoon = 61,        // %1 earliest time of the next change
 };
 
 // Render one message. Unknown ids render their parameters (or a generic

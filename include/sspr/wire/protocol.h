@@ -79,7 +79,9 @@ enum class Flow : std::uint8_t {
 inline constexpr std::uint8_t kMaxFlow = 4;
 
 inline constexpr std::uint8_t kStartFlagNone = 0;
-inline constexpr std::uint8_t kStartFlagsKnown = 0;
+// kStartFlagExpired (kChange only): libpam asked for PAM_CHANGE_EXPIRED_AUTHTOK.
+inline constexpr std::uint8_t kStartFlagExpired = 0x01;
+inline constexpr std::uint8_t kStartFlagsKnown = 0x01;
 
 enum class Style : std::uint8_t {
   kInfo = 1,
@@ -93,7 +95,10 @@ enum class Style : std::uint8_t {
 // keeps the last such answer (wiped memory) and, on kResult with
 // kOutcomeAuthtokSet, hands it to the next PAM module as PAM_AUTHTOK.
 inline constexpr std::uint8_t kItemNewAuthtok = 0x01;
-inline constexpr std::uint8_t kItemFlagsKnown = 0x01;
+// kItemOldAuthtok: the answer is the current password (a change flow); the
+// module keeps it and hands it on as PAM_OLDAUTHTOK after a confirmed write.
+inline constexpr std::uint8_t kItemOldAuthtok = 0x02;
+inline constexpr std::uint8_t kItemFlagsKnown = 0x03;
 
 // Answer flags.
 inline constexpr std::uint8_t kAnswerNone = 0x01;      // step had no prompt
@@ -109,7 +114,8 @@ enum class Outcome : std::uint8_t {
   kDone = 6,             // a flow without a password outcome finished
   kUnlocked = 7,         // account unlocked; the module sets PAM_AUTHTOK from
                          // the kept kItemNewAuthtok answer (the current password)
+  kNotApplicable = 8,    // not a directory account: other modules decide
 };
-inline constexpr std::uint8_t kMaxOutcome = 7;
+inline constexpr std::uint8_t kMaxOutcome = 8;
 
 }  // namespace sspr::wire
