@@ -827,6 +827,89 @@ Result<std::string> Client::PolicyHintsControl() try {
   return Fail(Errc::kInternal, std::string("ad root DSE: ") + e.what());
 }
 
+Result<std::vector<UserEntry>> Client::Search(const std::string& base, Scope scope,
+                                              const std::string& filter,
+                                              const std::vector<std::string>& attrs,
+                                              int size_limit) try {
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  return im.WithRead([&](LDAP* h, int* rc) {
+    return im.Search(h, base, scope == Scope::kBase ? LDAP_SCOPE_BASE : LDAP_SCOPE_SUBTREE, filter,
+                     attrs, size_limit, rc);
+  });
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad search: ") + e.what());
+}
+
+Result<std::string> Client::ReadDacl(const std::string& dn) try {
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  return im.WithRead([&](LDAP* h, int* rc) -> Result<std::string> {
+    // MS-ADTS 3.1.1.3.4.1.11: SD flags control, value SEQUENCE { INTEGER 4 } (DACL).
+    static const unsigned char kValue[] = {0x30, 0x03, 0x02, 0x01, 0x04};
+    char oid[] = "1.2.840.113556.1.4.801";
+    LDAPControl ctl{};
+    ctl.ldctl_oid = oid;
+    ctl.ldctl_value.bv_len = sizeof kValue;
+    ctl.ldctl_value.bv_val = reinterpret_cast<char*>(const_cast<unsigned char*>(kValue));
+    ctl.ldctl_iscritical = 1;
+    LDAPControl* ctls[] = {&ctl, nullptr};
+    char attr[] = "nTSecurityDescriptor";
+    char* attrs[] = {attr, nullptr};
+    timeval tv = ToTimeval(im.cfg.timeout_ms);
+    LDAPMessage* raw = nullptr;
+    *rc = ldap_search_ext_s(h, dn.c_str(), LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, ctls,
+                            nullptr, &tv, 1, &raw);
+    MsgPtr res(raw);
+    if (*rc != LDAP_SUCCESS) {
+      const std::string diag = Diagnostic(h);
+      return Fail(MapLdapResult(Op::kSearch, *rc, diag), dn + ": read DACL: " + Describe(*rc, diag));
+    }
+    LDAPMessage* e = ldap_first_entry(h, res.get());
+    if (e == nullptr) return Fail(Errc::kDirNoSuchUser, dn + ": no such entry");
+    berval** vals = ldap_get_values_len(h, e, attr);
+    if (vals == nullptr || vals[0] == nullptr) {
+      if (vals) ldap_value_free_len(vals);
+      return Fail(Errc::kDirAccessDenied, dn + ": nTSecurityDescriptor not readable");
+    }
+    std::string out(vals[0]->bv_val, vals[0]->bv_len);
+    ldap_value_free_len(vals);
+    return out;
+  });
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad read DACL: ") + e.what());
+}
+
+std::string Client::ConnectedUri() {
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  return m_impl->ld_uri;
+}
+
+std::vector<Client::DcHealth> Client::CheckEachDc() {
+  std::vector<DcHealth> out;
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  const std::vector<std::string> uris = im.cfg.uris;
+  for (const auto& uri : uris) {
+    DcHealth hlt;
+    hlt.uri = uri;
+    // Connect to exactly this URI: a one-URI copy of the settings.
+    std::vector<std::string> saved = im.cfg.uris;
+    im.cfg.uris = {uri};
+    Status st = im.Connect({});
+    im.cfg.uris = saved;
+    if (st) {
+      hlt.ok = true;
+      hlt.detail = "TLS verified, service bind as " + im.cfg.bind_dn + " accepted";
+    } else {
+      hlt.detail = std::string(ErrcName(st.code())) + ": " + st.error().detail;
+    }
+    im.Drop();
+    out.push_back(std::move(hlt));
+  }
+  return out;
+}
+
 Result<std::string> Client::Impl::HintsOid(LDAP* h, int* rc) {
   if (hints_known_for == ld_uri && !ld_uri.empty()) {
     *rc = LDAP_SUCCESS;

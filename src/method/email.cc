@@ -179,4 +179,28 @@ Status Mailer::Send(const std::string& to, const std::string& subject, Secret bo
   return {};
 }
 
+Status Mailer::Probe() const {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return Fail(Errc::kSendFailed, "curl_easy_init failed");
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_URL, m_cfg.smtp_url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, static_cast<long>(m_cfg.timeout_s));
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  if (m_cfg.smtp_tls == "starttls") curl_easy_setopt(curl, CURLOPT_USE_SSL, CURLUSESSL_ALL);
+  if (m_cfg.smtp_tls != "none") {
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!m_cfg.smtp_ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, m_cfg.smtp_ca_file.c_str());
+  }
+  CURLcode rc = curl_easy_perform(curl);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK)
+    return Fail(Errc::kSendFailed, "SMTP " + m_cfg.smtp_url + ": " +
+                                       (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
+  return {};
+}
+
 }  // namespace sspr::method

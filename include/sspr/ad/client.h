@@ -159,6 +159,26 @@ class Client final : public Directory {
   // or an empty string for none.
   Result<std::string> PolicyHintsControl();
 
+  // ---- For `sspr-admin check` (read-only) ------------------------------
+  enum class Scope { kBase, kSubtree };
+  // A plain search on the service connection (entries keyed as UserEntry).
+  Result<std::vector<UserEntry>> Search(const std::string& base, Scope scope,
+                                        const std::string& filter,
+                                        const std::vector<std::string>& attrs, int size_limit);
+  // The DACL part of an entry's nTSecurityDescriptor (SD flags control,
+  // 1.2.840.113556.1.4.801), as raw MS-DTYP bytes.
+  Result<std::string> ReadDacl(const std::string& dn);
+  // The URI the service connection is on (empty when not connected).
+  std::string ConnectedUri();
+  // Try every configured URI on its own (TLS + service bind); one line per
+  // DC: {uri, ok, detail}.
+  struct DcHealth {
+    std::string uri;
+    bool ok = false;
+    std::string detail;
+  };
+  std::vector<DcHealth> CheckEachDc();
+
   // Read minPwdLength/pwdProperties/pwdHistoryLength from the object named
   // by the base DN's domain (the defaultNamingContext of the rootDSE).
   Result<DomainPolicy> ReadDomainPolicy();

@@ -32,6 +32,9 @@ class Mailer {
   // Send a plain-text mail. The body may hold a code: it is wiped after
   // sending and never logged. Errors carry curl's reason for the admin log.
   Status Send(const std::string& to, const std::string& subject, Secret body) const;
+  // Connect, greet and (for starttls/smtps) complete TLS with the
+  // configured verification, then hang up; sends nothing. For admin checks.
+  Status Probe() const;
 
  private:
   config::EmailConfig m_cfg;
