@@ -27,7 +27,12 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <algorithm>
+#include <arpa/nameser.h>
 #include <charconv>
+#include <chrono>
+#include <map>
+#include <resolv.h>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -234,6 +239,9 @@ struct Client::Impl {
   Result<std::string> HintsOid(LDAP* h, int* rc);
   std::string hints_oid;
   std::string hints_known_for;
+  // DCs that failed recently, tried last until then (guarded by mu).
+  std::map<std::string, std::chrono::steady_clock::time_point> bad_until;
+  Status TryInOrder(const std::vector<std::string>& order);
 };
 
 Result<LdapPtr> Client::Impl::Open(const std::string& uri) const {
@@ -300,18 +308,51 @@ Result<LdapPtr> Client::Impl::Open(const std::string& uri) const {
   return h;
 }
 
+// DCs to try: SRV-discovered ones first (when configured), then the
+// configured URIs.
+static std::vector<std::string> Candidates(const DirectoryConfig& cfg, std::string* note) {
+  std::vector<std::string> out;
+  if (!cfg.srv_domain.empty()) {
+    auto found = ResolveDcSrv(cfg.srv_domain);
+    if (found) out = *found;
+    else if (note) *note = found.error().detail;
+  }
+  for (const auto& u : cfg.uris)
+    if (std::find(out.begin(), out.end(), u) == out.end()) out.push_back(u);
+  return out;
+}
+
 Status Client::Impl::Connect(const std::string& prefer) {
   Drop();
-  std::vector<std::string> order;
+  std::string srv_note;
+  std::vector<std::string> all = Candidates(cfg, &srv_note);
+  // Health: a DC that failed within the last minute is tried after the
+  // others, so one dead DC does not cost every request a timeout.
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> order, sick;
   if (!prefer.empty()) order.push_back(prefer);
-  for (const auto& u : cfg.uris) {
-    if (u != prefer) order.push_back(u);
+  for (const auto& u : all) {
+    if (u == prefer) continue;
+    auto it = bad_until.find(u);
+    (it != bad_until.end() && it->second > now ? sick : order).push_back(u);
   }
+  order.insert(order.end(), sick.begin(), sick.end());
+  if (order.empty())
+    return Fail(Errc::kDirUnavailable, "no directory server known" +
+                                           (srv_note.empty() ? std::string() : ": " + srv_note));
+  Status st = TryInOrder(order);
+  if (!st && !srv_note.empty()) return Fail(st.code(), st.error().detail + "; " + srv_note);
+  return st;
+}
+
+Status Client::Impl::TryInOrder(const std::vector<std::string>& order) {
+  Drop();
   Errc worst = Errc::kDirUnavailable;
   std::string details;
   for (const auto& uri : order) {
     auto opened = Open(uri);
     if (!opened) {
+      bad_until[uri] = std::chrono::steady_clock::now() + std::chrono::seconds(60);
       if (Severity(opened.code()) > Severity(worst)) worst = opened.code();
       if (!details.empty()) details += "; ";
       details += opened.error().detail;
@@ -326,6 +367,7 @@ Status Client::Impl::Connect(const std::string& prefer) {
     if (rc == LDAP_SUCCESS) {
       ld = std::move(h);
       ld_uri = uri;
+      bad_until.erase(uri);
       return {};
     }
     const std::string diag = Diagnostic(h.get());
@@ -426,8 +468,64 @@ Result<std::int64_t> Client::Impl::ReadPwdLastSet(LDAP* h, const std::string& dn
 Client::Client(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 Client::~Client() = default;
 
+Result<std::vector<std::string>> ResolveDcSrv(const std::string& domain) {
+  // MS-ADTS 6.3.2.3: DC locator records; RFC 2782 ordering.
+  const std::string name = "_ldap._tcp.dc._msdcs." + domain;
+  struct __res_state st {};
+  if (res_ninit(&st) != 0) return Fail(Errc::kDirUnavailable, "DNS: resolver init failed");
+  std::vector<unsigned char> answer(8192);
+  int n = res_nquery(&st, name.c_str(), ns_c_in, ns_t_srv, answer.data(), static_cast<int>(answer.size()));
+  res_nclose(&st);
+  if (n < 0) return Fail(Errc::kDirUnavailable, "DNS: no SRV records for " + name);
+  ns_msg msg;
+  if (ns_initparse(answer.data(), n, &msg) != 0) return Fail(Errc::kDirBadReply, "DNS: bad answer for " + name);
+  struct Rec {
+    unsigned prio, weight, port;
+    std::string target;
+  };
+  std::vector<Rec> recs;
+  for (int i = 0; i < ns_msg_count(msg, ns_s_an); ++i) {
+    ns_rr rr;
+    if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 || ns_rr_type(rr) != ns_t_srv) continue;
+    const unsigned char* rd = ns_rr_rdata(rr);
+    if (ns_rr_rdlen(rr) < 7) continue;
+    char target[NS_MAXDNAME];
+    if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), rd + 6, target, sizeof target) < 0) continue;
+    Rec r{ns_get16(rd), ns_get16(rd + 2), ns_get16(rd + 4), target};
+    if (r.target.empty() || r.target == "." || r.port == 0) continue;
+    // Host names only: anything odd would become part of a URI.
+    bool clean = std::all_of(r.target.begin(), r.target.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+    });
+    if (clean) recs.push_back(std::move(r));
+  }
+  if (recs.empty()) return Fail(Errc::kDirUnavailable, "DNS: no usable SRV records for " + name);
+  std::sort(recs.begin(), recs.end(), [](const Rec& a, const Rec& b) { return a.prio < b.prio; });
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < recs.size();) {
+    std::size_t j = i;
+    while (j < recs.size() && recs[j].prio == recs[i].prio) ++j;
+    std::vector<Rec> group(recs.begin() + static_cast<long>(i), recs.begin() + static_cast<long>(j));
+    while (!group.empty()) {  // weighted random pick (RFC 2782)
+      unsigned total = 0;
+      for (const auto& g : group) total += g.weight;
+      unsigned pick = total == 0 ? 0 : randombytes_uniform(total + 1);
+      std::size_t k = 0;
+      for (unsigned run = 0; k + 1 < group.size(); ++k) {
+        run += group[k].weight;
+        if (run >= pick) break;
+      }
+      out.push_back("ldap://" + group[k].target + ":" + std::to_string(group[k].port));
+      group.erase(group.begin() + static_cast<long>(k));
+    }
+    i = j;
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Client>> Client::Create(DirectoryConfig config, Secret bind_password) try {
-  if (config.uris.empty()) return Fail(Errc::kConfig, "directory uris: none given");
+  if (config.uris.empty() && config.srv_domain.empty())
+    return Fail(Errc::kConfig, "directory: give uri or srv_domain");
   for (const auto& uri : config.uris) {
     // One URI per entry: libldap would also accept a space/comma separated
     // list and might fail over to a member we did not check.
@@ -889,15 +987,13 @@ std::vector<Client::DcHealth> Client::CheckEachDc() {
   std::vector<DcHealth> out;
   std::lock_guard<std::mutex> lock(m_impl->mu);
   Impl& im = *m_impl;
-  const std::vector<std::string> uris = im.cfg.uris;
+  std::string note;
+  const std::vector<std::string> uris = Candidates(im.cfg, &note);
+  if (!note.empty()) out.push_back({"srv:" + im.cfg.srv_domain, false, note});
   for (const auto& uri : uris) {
     DcHealth hlt;
     hlt.uri = uri;
-    // Connect to exactly this URI: a one-URI copy of the settings.
-    std::vector<std::string> saved = im.cfg.uris;
-    im.cfg.uris = {uri};
-    Status st = im.Connect({});
-    im.cfg.uris = saved;
+    Status st = im.TryInOrder({uri});
     if (st) {
       hlt.ok = true;
       hlt.detail = "TLS verified, service bind as " + im.cfg.bind_dn + " accepted";
@@ -992,7 +1088,7 @@ Status Client::VerifyPassword(const std::string& dn, const Secret& password) try
   const Impl& im = *m_impl;
   Errc worst = Errc::kDirUnavailable;
   std::string details;
-  for (const auto& uri : im.cfg.uris) {
+  for (const auto& uri : Candidates(im.cfg, nullptr)) {
     auto opened = im.Open(uri);
     if (!opened) {
       // Nothing was sent yet: the next DC costs no bad-password count.

@@ -72,7 +72,9 @@ const std::vector<Key>& Schema() {
 
       {"directory", "type", Kind::kChoice, 0, 0, "ad|openldap", false,
        [](Config& c, const std::string& v, long) { c.directory.type = v; }},
-      {"directory", "uri", Kind::kUriList, 0, 0, nullptr, true,
+      {"directory", "srv_domain", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.directory.ad.srv_domain = v; }},
+      {"directory", "uri", Kind::kUriList, 0, 0, nullptr, false,
        [](Config& c, const std::string& v, long) {
          std::istringstream in(v);
          c.directory.ad.uris.clear();
@@ -300,6 +302,8 @@ Result<Config> Parse(const std::string& text, const std::string& name) {
   if (cfg.email.smtp_url.rfind("smtp://", 0) != 0 && cfg.email.smtp_url.rfind("smtps://", 0) != 0)
     errors.push_back(name + ": [email] smtp_url: must start with smtp:// or smtps://; given: \"" +
                      cfg.email.smtp_url + "\"");
+  if (cfg.directory.ad.uris.empty() && cfg.directory.ad.srv_domain.empty())
+    errors.push_back(name + ": [directory] uri: required key missing (or set srv_domain)");
   if (cfg.policy.scope == "selected" && cfg.policy.scope_groups.empty())
     errors.push_back(name + ": [policy] scope_groups: required when scope = selected");
   if (!errors.empty()) {

@@ -64,7 +64,7 @@ PEOPLE_DN = "OU=People," + BASE_DN
 USERS_DN = "CN=Users," + BASE_DN
 
 # Bump when the golden layout/content changes: an older golden is re-made.
-GOLDEN_VERSION = 4
+GOLDEN_VERSION = 5
 # A golden older than this is re-made (AD's default max password age is 42 days).
 GOLDEN_MAX_AGE_S = 7 * 86400
 
@@ -424,7 +424,7 @@ def make_ca(dir_, name="ca", cn="SSPR Test CA"):
 
 
 def make_server_cert(dir_, ca_pem, ca_key, name="server", cn="localhost",
-                     san="IP:127.0.0.1,IP:::1,DNS:localhost"):
+                     san="IP:127.0.0.1,IP:::1,DNS:localhost,DNS:dc1.sspr.test"):
     key, pem = os.path.join(dir_, name + ".key"), os.path.join(dir_, name + ".pem")
     csr, ext = os.path.join(dir_, name + ".csr"), os.path.join(dir_, name + ".ext")
     with open(ext, "w") as f:

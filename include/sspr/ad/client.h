@@ -28,6 +28,10 @@ namespace sspr::ad {
 
 struct DirectoryConfig {
   std::vector<std::string> uris;   // tried in order; ldaps://… or ldap://… (StartTLS)
+  // If set, DCs are found at each connect through DNS SRV records
+  // (_ldap._tcp.dc._msdcs.<srv_domain>, RFC 2782 order) and used as
+  // ldap://target:port with StartTLS, before any `uris`.
+  std::string srv_domain;
   std::string ca_file;             // PEM bundle used to verify the DC
   std::string bind_dn;             // the delegated service account (DN or UPN)
   std::string base_dn;             // users are searched below this
@@ -195,6 +199,10 @@ class Client final : public Directory {
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> m_impl;
 };
+
+// SRV lookup of `_ldap._tcp.dc._msdcs.<domain>`: URIs "ldap://target:port"
+// ordered by priority, then weighted-random within a priority (RFC 2782).
+Result<std::vector<std::string>> ResolveDcSrv(const std::string& domain);
 
 // RFC 4515 §3 escaping of an assertion value: '*', '(', ')', '\\', NUL and
 // every byte >= 0x80 or < 0x20 become \XX.
