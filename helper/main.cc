@@ -21,6 +21,7 @@
 #include "sspr/audit/audit.h"
 #include "sspr/config/config.h"
 #include "sspr/method/email.h"
+#include "sspr/method/notify.h"
 #include "sspr/util/files.h"
 #include "sspr/wire/codec.h"
 
@@ -136,6 +137,8 @@ int main(int argc, char** argv) {
   svc.fake_key = fake_key.data();
   svc.now_ms = [] { return sspr::wire::NowMs(); };
   sspr::flow::AccountLocks locks;
+  sspr::method::Notifier notifier(&mailer.value(), cfg->notify.template_dir, cfg->notify.language);
+  svc.notifier = &notifier;
   svc.banned = banned.configured() ? &banned : nullptr;
   svc.locks = &locks;
 

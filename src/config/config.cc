@@ -139,6 +139,24 @@ const std::vector<Key>& Schema() {
       {"policy", "banned_list", Kind::kPath, 0, 0, nullptr, false,
        [](Config& c, const std::string& v, long) { c.policy.banned_list = v; }},
 
+      {"notify", "enabled", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.notify.enabled = n != 0; }},
+      {"notify", "primary_attribute", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.notify.primary_attribute = v; }},
+      {"notify", "template_dir", Kind::kPath, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.notify.template_dir = v; }},
+      {"notify", "language", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.notify.language = v; }},
+      {"notify", "admin_recipients", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) {
+         c.notify.admin_recipients.clear();
+         std::istringstream in(v);
+         for (std::string a; std::getline(in, a, ',');) {
+           auto t = Trim(a);
+           if (!t.empty()) c.notify.admin_recipients.push_back(t);
+         }
+       }},
+
       {"flow", "min_response_ms", Kind::kInt, 0, 5000, nullptr, false,
        [](Config& c, const std::string&, long n) { c.flow.min_response_ms = static_cast<int>(n); }},
   };
@@ -302,6 +320,9 @@ Result<Config> Parse(const std::string& text, const std::string& name) {
   if (cfg.email.smtp_url.rfind("smtp://", 0) != 0 && cfg.email.smtp_url.rfind("smtps://", 0) != 0)
     errors.push_back(name + ": [email] smtp_url: must start with smtp:// or smtps://; given: \"" +
                      cfg.email.smtp_url + "\"");
+  for (const auto& lang : {cfg.notify.language})
+    if (lang.empty() || lang.find_first_not_of("abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos)
+      errors.push_back(name + ": [notify] language: letters and '_' only (e.g. en, de, pt_BR); given: \"" + lang + "\"");
   if (cfg.directory.ad.uris.empty() && cfg.directory.ad.srv_domain.empty())
     errors.push_back(name + ": [directory] uri: required key missing (or set srv_domain)");
   if (cfg.policy.scope == "selected" && cfg.policy.scope_groups.empty())

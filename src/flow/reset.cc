@@ -69,6 +69,8 @@ class ResetRun {
 
   void Run();
   void Change(bool expired) { RunChange(expired); }
+  // After the dialogue has ended: tell the user (and admins) what happened.
+  void Notify();
 
  private:
   void Audit(std::string_view event, audit::Fields extra = {}) {
@@ -89,6 +91,11 @@ class ResetRun {
   }
   bool Expired() { return m_svc.now_ms() >= m_deadline; }
   void StartReset(Result<ad::UserEntry> found);
+  std::vector<std::string> UserAttrs() const {
+    std::vector<std::string> a = {m_cfg.email.attribute};
+    if (!m_cfg.notify.primary_attribute.empty()) a.push_back(m_cfg.notify.primary_attribute);
+    return a;
+  }
   void RunChange(bool expired);
   void PasswordLoop(std::string_view kind,
                     const std::function<Result<ad::WriteOutcome>(const Secret&)>& write,
@@ -107,12 +114,13 @@ class ResetRun {
   std::int64_t m_deadline;
   std::optional<ad::UserEntry> m_user;  // set only for an eligible account
   std::string m_destination;            // the address read from AD just now
+  std::string m_notify_event;           // set when something changed in AD
   ad::DomainPolicy m_policy;            // the user's effective policy
   Delivery m_delivery;
 };
 
 void ResetRun::Run() {
-  StartReset(m_svc.directory->FindUser(m_caller.account, {m_cfg.email.attribute}));
+  StartReset(m_svc.directory->FindUser(m_caller.account, UserAttrs()));
 }
 
 void ResetRun::StartReset(Result<ad::UserEntry> found) {
@@ -244,6 +252,7 @@ void ResetRun::UnlockOnly() {
     return End(Outcome::kNotWritten);
   }
   Audit("unlocked", {{"result", "unlocked"}, {"method", "email"}});
+  m_notify_event = "unlock";
   m_dlg.Say(MsgId::kUnlocked);
   // The current password is handed to the next module, which checks it.
   auto pw = m_dlg.Ask(MsgId::kCurrentPasswordPrompt, false, wire::kItemNewAuthtok);
@@ -413,6 +422,7 @@ void ResetRun::PasswordLoop(std::string_view kind,
       f.insert(f.end(), written_fields.begin(), written_fields.end());
       f.push_back({"policy", policy.source});
       Audit(std::string(kind) + "_written", f);
+      m_notify_event = std::string(kind);
       m_dlg.Say(MsgId::kPasswordWritten);
       return End(Outcome::kPasswordWritten);
     }
@@ -474,7 +484,7 @@ void ResetRun::PasswordLoop(std::string_view kind,
 // checks the old password, history and minimum age. Enter at the current
 // password prompt switches to verification + reset ("forgot it?").
 void ResetRun::RunChange(bool expired) {
-  auto found = m_svc.directory->FindUser(m_caller.account, {m_cfg.email.attribute});
+  auto found = m_svc.directory->FindUser(m_caller.account, UserAttrs());
   if (!found) {
     Errc c = found.code();
     if (c == Errc::kDirNoSuchUser) {
@@ -527,14 +537,40 @@ void ResetRun::RunChange(bool expired) {
 }
 }  // namespace
 
+void ResetRun::Notify() {
+  if (m_notify_event.empty() || !m_user || m_svc.notifier == nullptr || !m_cfg.notify.enabled) return;
+  method::NotifyFields f{m_user->sam_account_name, m_user->display_name, m_caller.service,
+                         m_caller.rhost, m_cfg.flow.helpdesk};
+  std::vector<std::string> to;
+  for (const auto& attr : UserAttrs()) {
+    std::string lower = attr;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    auto it = m_user->attrs.find(lower);
+    if (it == m_user->attrs.end()) continue;
+    for (const auto& v : it->second)
+      if (std::find(to.begin(), to.end(), v) == to.end()) to.push_back(v);
+  }
+  if (auto st = m_svc.notifier->Send(m_notify_event, to, f); !st)
+    m_svc.audit->Admin(LOG_WARNING, "notification to " + m_user->sam_account_name + " failed: " + st.error().detail);
+  else
+    Audit("user_notified", {{"event", m_notify_event}, {"recipients", std::to_string(to.size())}});
+  if (m_user->admin_count != 0 && !m_cfg.notify.admin_recipients.empty() && m_notify_event == "reset") {
+    if (auto st = m_svc.notifier->Send("admin-reset", m_cfg.notify.admin_recipients, f); !st)
+      m_svc.audit->Admin(LOG_WARNING, "admin notification failed: " + st.error().detail);
+  }
+}
+
 void RunReset(const Services& svc, const Caller& caller, Dialogue& dlg) {
   ResetRun run(svc, caller, dlg);
   run.Run();
+  run.Notify();  // the user already has the answer; mail goes out after it
 }
 
 void RunChange(const Services& svc, const Caller& caller, Dialogue& dlg, bool expired) {
   ResetRun run(svc, caller, dlg);
   run.Change(expired);
+  run.Notify();
 }
 
 }  // namespace sspr::flow

@@ -16,6 +16,7 @@ import pexpect
 import sspr_harness as h
 
 BUILD = os.environ.get("SSPR_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
+SOURCE = os.environ.get("SSPR_SOURCE", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
 SSPRD = os.path.join(BUILD, "helper", "ssprd")
 PAM_SSPR = os.path.join(BUILD, "pam_module", "pam_sspr.so")
 PAM_KRB5 = "/usr/lib/x86_64-linux-gnu/security/pam_krb5.so"
@@ -58,6 +59,7 @@ class Ssprd:
             "flow": flow_keys,
             # Samba lists no password-policy-hints control (HARNESS-NOTES).
             "policy": {"history_on_reset": "proceed"},
+            "notify": {"template_dir": os.path.join(SOURCE, "conf", "templates")},
         }
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)

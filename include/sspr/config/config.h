@@ -64,6 +64,14 @@ struct PolicyConfig {
   std::string banned_list;                 // file of banned words; empty: none
 };
 
+struct NotifyConfig {
+  bool enabled = true;                      // mail the user after reset/unlock/change
+  std::string primary_attribute = "mail";   // besides [email] attribute (the alternate)
+  std::string template_dir = "/etc/sspr/templates";
+  std::string language = "en";
+  std::vector<std::string> admin_recipients;  // told when a privileged account resets
+};
+
 struct Config {
   std::string path;
   HelperConfig helper;
@@ -71,6 +79,7 @@ struct Config {
   EmailConfig email;
   FlowConfig flow;
   PolicyConfig policy;
+  NotifyConfig notify;
 };
 
 // Parse `path`. On failure the Error's detail holds every problem found,

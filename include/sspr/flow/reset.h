@@ -19,6 +19,7 @@
 #include "sspr/config/config.h"
 #include "sspr/flow/dialogue.h"
 #include "sspr/method/email.h"
+#include "sspr/method/notify.h"
 #include "sspr/policy/banned.h"
 
 namespace sspr::flow {
@@ -47,6 +48,7 @@ struct Services {
   const unsigned char* fake_key = nullptr;  // 32 bytes, for fake masked addresses
   std::function<std::int64_t()> now_ms;     // monotonic clock (tests may replace)
   policy::BannedListSource* banned = nullptr;
+  const method::Notifier* notifier = nullptr;  // null: no notifications
   AccountLocks* locks = nullptr;
 };
 
