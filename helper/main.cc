@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <cstring>
 #include <string>
 
@@ -21,6 +22,7 @@
 #include "sspr/audit/audit.h"
 #include "sspr/config/config.h"
 #include "sspr/method/email.h"
+#include "sspr/method/gateway.h"
 #include "sspr/method/notify.h"
 #include "sspr/util/files.h"
 #include "sspr/wire/codec.h"
@@ -89,6 +91,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", path.c_str(), mailer.error().detail.c_str());
     return 1;
   }
+  std::optional<sspr::method::Gateway> gateway;
+  if (cfg->sms.enabled || cfg->voice.enabled) {
+    std::optional<sspr::method::GatewayConfig> sms, voice;
+    if (cfg->sms.enabled) sms = cfg->sms.gateway;
+    if (cfg->voice.enabled) voice = cfg->voice.gateway;
+    auto gw = sspr::method::Gateway::Create(sms, voice);
+    if (!gw) {
+      std::fprintf(stderr, "%s: %s\n", path.c_str(), gw.error().detail.c_str());
+      return 1;
+    }
+    gateway.emplace(std::move(gw.value()));
+  }
   auto client = sspr::ad::Client::Create(cfg->directory.ad, std::move(bind_pw.value()));
   if (!client) {
     std::fprintf(stderr, "%s: [directory] %s\n", path.c_str(), client.error().detail.c_str());
@@ -139,6 +153,7 @@ int main(int argc, char** argv) {
   sspr::flow::AccountLocks locks;
   sspr::method::Notifier notifier(&mailer.value(), cfg->notify.template_dir, cfg->notify.language);
   svc.notifier = &notifier;
+  svc.gateway = gateway ? &*gateway : nullptr;
   svc.banned = banned.configured() ? &banned : nullptr;
   svc.locks = &locks;
 

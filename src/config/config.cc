@@ -139,6 +139,69 @@ const std::vector<Key>& Schema() {
       {"policy", "banned_list", Kind::kPath, 0, 0, nullptr, false,
        [](Config& c, const std::string& v, long) { c.policy.banned_list = v; }},
 
+      {"sms", "enabled", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.sms.enabled = n != 0; }},
+      {"sms", "mobile_attribute", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.mobile_attribute = v; }},
+      {"sms", "default_country", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.default_country = v; }},
+      {"sms", "message", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.message = v; }},
+      {"sms", "url", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.url = v; }},
+      {"sms", "http_method", Kind::kChoice, 0, 0, "POST|PUT", false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.method = v; }},
+      {"sms", "auth", Kind::kChoice, 0, 0, "none|basic|bearer", false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.auth = v; }},
+      {"sms", "user", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.user = v; }},
+      {"sms", "secret_file", Kind::kPath, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.secret_file = v; }},
+      {"sms", "content_type", Kind::kChoice, 0, 0, "form|json", false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.content_type = v; }},
+      {"sms", "body_template", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.body_template = v; }},
+      {"sms", "from", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.from = v; }},
+      {"sms", "ca_file", Kind::kPath, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.sms.gateway.ca_file = v; }},
+      {"sms", "timeout", Kind::kInt, 1, 120, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.sms.gateway.timeout_s = static_cast<int>(n); }},
+      {"voice", "enabled", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.voice.enabled = n != 0; }},
+      {"voice", "mobile_attribute", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.mobile_attribute = v; }},
+      {"voice", "default_country", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.default_country = v; }},
+      {"voice", "message", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.message = v; }},
+      {"voice", "url", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.url = v; }},
+      {"voice", "http_method", Kind::kChoice, 0, 0, "POST|PUT", false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.method = v; }},
+      {"voice", "auth", Kind::kChoice, 0, 0, "none|basic|bearer", false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.auth = v; }},
+      {"voice", "user", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.user = v; }},
+      {"voice", "secret_file", Kind::kPath, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.secret_file = v; }},
+      {"voice", "content_type", Kind::kChoice, 0, 0, "form|json", false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.content_type = v; }},
+      {"voice", "body_template", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.body_template = v; }},
+      {"voice", "from", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.from = v; }},
+      {"voice", "ca_file", Kind::kPath, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.gateway.ca_file = v; }},
+      {"voice", "timeout", Kind::kInt, 1, 120, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.voice.gateway.timeout_s = static_cast<int>(n); }},
+      {"voice", "office_attribute", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.voice.office_attribute = v; }},
+      {"methods", "required", Kind::kInt, 1, 2, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.methods.required = static_cast<int>(n); }},
+      {"methods", "admin_groups", Kind::kDnList, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.methods.admin_groups = SplitDns(v); }},
+
       {"notify", "enabled", Kind::kBool, 0, 0, nullptr, false,
        [](Config& c, const std::string&, long n) { c.notify.enabled = n != 0; }},
       {"notify", "primary_attribute", Kind::kString, 0, 0, nullptr, false,
@@ -323,6 +386,21 @@ Result<Config> Parse(const std::string& text, const std::string& name) {
   for (const auto& lang : {cfg.notify.language})
     if (lang.empty() || lang.find_first_not_of("abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos)
       errors.push_back(name + ": [notify] language: letters and '_' only (e.g. en, de, pt_BR); given: \"" + lang + "\"");
+  for (const auto* ph : {&cfg.sms, &cfg.voice}) {
+    const char* sec = ph == &cfg.sms ? "sms" : "voice";
+    if (!ph->enabled) continue;
+    if (ph->gateway.url.empty())
+      errors.push_back(name + ": [" + sec + "] url: required when enabled = yes");
+    if (ph->gateway.body_template.empty())
+      errors.push_back(name + ": [" + sec + "] body_template: required when enabled = yes");
+    if (ph->message.find("{code}") == std::string::npos &&
+        ph->message.find("{code_spaced}") == std::string::npos)
+      errors.push_back(name + ": [" + sec + "] message: must contain {code} or {code_spaced}");
+    if (!ph->default_country.empty() &&
+        ph->default_country.find_first_not_of("0123456789") != std::string::npos)
+      errors.push_back(name + ": [" + sec + "] default_country: digits only (e.g. 44); given: \"" +
+                       ph->default_country + "\"");
+  }
   if (cfg.directory.ad.uris.empty() && cfg.directory.ad.srv_domain.empty())
     errors.push_back(name + ": [directory] uri: required key missing (or set srv_domain)");
   if (cfg.policy.scope == "selected" && cfg.policy.scope_groups.empty())

@@ -11,7 +11,10 @@
 #include <mutex>
 #include <thread>
 
+#include "sspr/method/gateway.h"
 #include "sspr/method/otp.h"
+
+#include <sodium.h>
 #include "sspr/policy/password.h"
 
 namespace sspr::flow {
@@ -27,11 +30,11 @@ using wire::Outcome;
 // accepts a code, and joins the thread before it ends.
 class Delivery {
  public:
-  void Start(const method::Mailer* mailer, std::string to, std::string subject, Secret body) {
+  void Start(std::function<Status()> send) {
+    if (m_thread.joinable()) m_thread.join();
     m_state = std::make_shared<State>();
-    m_thread = std::thread([st = m_state, mailer, to = std::move(to), subject = std::move(subject),
-                            body = std::move(body)]() mutable {
-      Status s = mailer->Send(to, subject, std::move(body));
+    m_thread = std::thread([st = m_state, send = std::move(send)]() mutable {
+      Status s = send();
       std::lock_guard<std::mutex> lock(st->mu);
       st->done = true;
       st->ok = s.ok();
@@ -60,6 +63,12 @@ class Delivery {
   std::shared_ptr<State> m_state;
   std::thread m_thread;
 };
+
+std::string Joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
+  return out;
+}
 
 class ResetRun {
  public:
@@ -94,13 +103,30 @@ class ResetRun {
   std::vector<std::string> UserAttrs() const {
     std::vector<std::string> a = {m_cfg.email.attribute};
     if (!m_cfg.notify.primary_attribute.empty()) a.push_back(m_cfg.notify.primary_attribute);
+    for (const auto& x : {m_cfg.sms.mobile_attribute, m_cfg.voice.mobile_attribute,
+                          m_cfg.voice.office_attribute})
+      if (std::find(a.begin(), a.end(), x) == a.end()) a.push_back(x);
     return a;
   }
   void RunChange(bool expired);
   void PasswordLoop(std::string_view kind,
                     const std::function<Result<ad::WriteOutcome>(const Secret&)>& write,
                     audit::Fields written_fields);
-  bool Verify();
+  struct Option {
+    std::string id;           // email | sms | voice_mobile | voice_office
+    std::string family;       // email | mobile | office: two methods must differ
+    std::string destination;  // address or E.164; empty for a fake option
+    std::string masked;
+    MsgId label;
+  };
+  std::vector<Option> OptionsFor(const ad::UserEntry& u) const;
+  std::vector<Option> FakeOptions() const;
+  static std::size_t Families(const std::vector<Option>& opts);
+  Result<bool> IsAdmin(const ad::UserEntry& user);
+  Result<Option> Choose(const std::vector<Option>& offer);
+  bool Verify(const Option& option);
+  Status SendCode(const Option& option, const Secret& code);
+  bool DestinationStillCurrent(const Option& option);
   Result<std::string> InScope(const ad::UserEntry& user);
   void AfterVerification();
   void ChoosePassword(bool unlock);
@@ -113,7 +139,9 @@ class ResetRun {
   Dialogue& m_dlg;
   std::int64_t m_deadline;
   std::optional<ad::UserEntry> m_user;  // set only for an eligible account
-  std::string m_destination;            // the address read from AD just now
+  std::vector<Option> m_options;        // methods offered (fake ones for ineligible accounts)
+  std::vector<std::string> m_verified;  // methods passed, in order
+  int m_required = 1;                   // methods to verify
   std::string m_notify_event;           // set when something changed in AD
   ad::DomainPolicy m_policy;            // the user's effective policy
   Delivery m_delivery;
@@ -130,7 +158,6 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
   // may be said; everything else about the account stays behind the same
   // face.
   std::string reason;
-  std::string& destination = m_destination;
   if (!found) {
     Errc c = found.code();
     if (c != Errc::kDirNoSuchUser && c != Errc::kDirAmbiguous) {
@@ -144,22 +171,8 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
   } else if (found->disabled) {
     reason = "account_disabled";
   } else {
-    auto lower = m_cfg.email.attribute;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    auto it = found->attrs.find(lower);
-    if (!m_cfg.email.enabled) {
-      reason = "method_disabled";
-    } else if (it != found->attrs.end()) {
-      for (const auto& v : it->second)
-        if (method::IsUsableAddress(v)) {
-          destination = v;
-          break;
-        }
-      if (destination.empty()) reason = "no_usable_address";
-    } else {
-      reason = "not_enrolled";
-    }
+    m_options = OptionsFor(*found);
+    if (m_options.empty()) reason = "not_enrolled";
   }
   if (reason.empty()) {
     auto scope = InScope(found.value());
@@ -172,11 +185,149 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
     }
     reason = *scope;
   }
-  if (reason.empty()) m_user = std::move(found.value());
-  else Audit("reset_ineligible", {{"reason", reason}});
+  if (reason.empty()) {
+    auto admin = IsAdmin(found.value());
+    if (!admin) {
+      m_svc.audit->Admin(LOG_ERR, "admin group check failed: " + admin.error().detail);
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", std::string(ErrcName(admin.code()))}});
+      m_dlg.SayError(MsgId::kServiceUnavailable);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kUnavailable);
+    }
+    // Admins always need two methods (SECURITY.md rule 4).
+    m_required = *admin ? 2 : m_cfg.methods.required;
+    if (static_cast<int>(Families(m_options)) < m_required) reason = "not_enough_methods";
+  }
+  if (reason.empty()) {
+    m_user = std::move(found.value());
+  } else {
+    Audit("reset_ineligible", {{"reason", reason}});
+    m_options = FakeOptions();
+  }
 
-  if (!Verify()) return;
+  // One method per distinct family, m_required times.
+  std::string used_family;
+  for (int round = 0; round < m_required; ++round) {
+    std::vector<Option> offer;
+    for (const auto& o : m_options)
+      if (o.family != used_family) offer.push_back(o);
+    if (round > 0) m_dlg.Say(MsgId::kSecondMethodNeeded);
+    auto chosen = Choose(offer);
+    if (!chosen) return EndCancelled(chosen.error());
+    if (!Verify(*chosen)) return;
+    used_family = chosen->family;
+  }
   AfterVerification();
+}
+
+// The methods this account can use now, from AD data read just now.
+std::vector<ResetRun::Option> ResetRun::OptionsFor(const ad::UserEntry& u) const {
+  std::vector<Option> out;
+  auto values = [&](const std::string& attr) {
+    std::string lower = attr;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    auto it = u.attrs.find(lower);
+    return it == u.attrs.end() ? std::vector<std::string>() : it->second;
+  };
+  if (m_cfg.email.enabled) {
+    for (const auto& v : values(m_cfg.email.attribute))
+      if (method::IsUsableAddress(v)) {
+        out.push_back({"email", "email", v, method::MaskAddress(v), MsgId::kOptionEmail});
+        break;
+      }
+  }
+  auto phone = [&](const config::PhoneConfig& pc, const std::string& attr) -> std::optional<std::string> {
+    for (const auto& v : values(attr))
+      if (auto e164 = method::NormaliseE164(v, pc.default_country)) return e164;
+    return std::nullopt;
+  };
+  if (m_cfg.sms.enabled && m_svc.gateway && m_svc.gateway->has_sms())
+    if (auto n = phone(m_cfg.sms, m_cfg.sms.mobile_attribute))
+      out.push_back({"sms", "mobile", *n, method::MaskPhone(*n), MsgId::kOptionSms});
+  if (m_cfg.voice.enabled && m_svc.gateway && m_svc.gateway->has_voice()) {
+    if (auto n = phone(m_cfg.voice, m_cfg.voice.mobile_attribute))
+      out.push_back({"voice_mobile", "mobile", *n, method::MaskPhone(*n), MsgId::kOptionVoiceMobile});
+    if (auto n = phone(m_cfg.voice, m_cfg.voice.office_attribute))
+      out.push_back({"voice_office", "office", *n, method::MaskPhone(*n), MsgId::kOptionVoiceOffice});
+  }
+  return out;
+}
+
+std::size_t ResetRun::Families(const std::vector<Option>& opts) {
+  std::vector<std::string> fam;
+  for (const auto& o : opts)
+    if (std::find(fam.begin(), fam.end(), o.family) == fam.end()) fam.push_back(o.family);
+  return fam.size();
+}
+
+// A stable, plausible set of options for an account that gets nothing:
+// derived from a keyed hash of the name, among the enabled methods.
+std::vector<ResetRun::Option> ResetRun::FakeOptions() const {
+  unsigned char mac[32];
+  crypto_auth_hmacsha256(mac, reinterpret_cast<const unsigned char*>(m_caller.account.data()),
+                         m_caller.account.size(), m_svc.fake_key);
+  auto fake_phone = [&](int salt) {
+    std::string p = "+" + std::to_string(10 + mac[3 + salt] % 90);
+    for (int i = 0; i < 8; ++i) p += "\xE2\x80\xA2";
+    p += std::to_string(10 + mac[5 + salt] % 90);
+    return p;
+  };
+  std::vector<Option> out;
+  bool sms = m_cfg.sms.enabled && m_svc.gateway && m_svc.gateway->has_sms();
+  bool voice = m_cfg.voice.enabled && m_svc.gateway && m_svc.gateway->has_voice();
+  if (m_cfg.email.enabled)
+    out.push_back({"email", "email", "", method::FakeMaskedAddress(m_caller.account, m_svc.fake_key),
+                   MsgId::kOptionEmail});
+  bool has_mobile = (mac[10] & 1) != 0 || out.empty();
+  std::string mobile = fake_phone(0);
+  if (sms && has_mobile) out.push_back({"sms", "mobile", "", mobile, MsgId::kOptionSms});
+  if (voice && has_mobile) out.push_back({"voice_mobile", "mobile", "", mobile, MsgId::kOptionVoiceMobile});
+  if (voice && (mac[11] & 1) != 0)
+    out.push_back({"voice_office", "office", "", fake_phone(1), MsgId::kOptionVoiceOffice});
+  if (out.empty()) out.push_back({"email", "email", "", method::FakeMaskedAddress(m_caller.account, m_svc.fake_key),
+                                  MsgId::kOptionEmail});
+  return out;
+}
+
+Result<bool> ResetRun::IsAdmin(const ad::UserEntry& user) {
+  if (user.admin_count != 0) return true;
+  std::vector<std::string> groups = m_cfg.methods.admin_groups;
+  if (groups.empty()) {
+    std::string head = m_cfg.directory.ad.base_dn;
+    auto pos = head.find("DC=");
+    if (pos == std::string::npos) pos = head.find("dc=");
+    head = pos == std::string::npos ? head : head.substr(pos);
+    for (const char* g : {"CN=Domain Admins,CN=Users,", "CN=Enterprise Admins,CN=Users,",
+                          "CN=Schema Admins,CN=Users,", "CN=Administrators,CN=Builtin,",
+                          "CN=Account Operators,CN=Builtin,", "CN=Server Operators,CN=Builtin,",
+                          "CN=Backup Operators,CN=Builtin,", "CN=Print Operators,CN=Builtin,"})
+      groups.push_back(g + head);
+  }
+  for (const auto& g : groups) {
+    auto member = m_svc.directory->IsMemberOf(user.dn, g);
+    if (!member) return Fail(member.error());
+    if (*member) return true;
+  }
+  return false;
+}
+
+// One option needs no question; several are offered as a numbered menu.
+Result<ResetRun::Option> ResetRun::Choose(const std::vector<Option>& offer) {
+  if (offer.empty()) return Fail(Errc::kNotEligible, "no method left");
+  if (offer.size() == 1) return offer.front();
+  for (int tries = 0; tries < 3; ++tries) {
+    m_dlg.Say(MsgId::kChooseMethodIntro);
+    for (std::size_t i = 0; i < offer.size(); ++i)
+      m_dlg.Say(offer[i].label, {std::to_string(i + 1), offer[i].masked});
+    auto answer = m_dlg.Ask(MsgId::kChooseMethodPrompt, true, 0, {std::to_string(offer.size())});
+    if (!answer) return Fail(answer.error());
+    if (answer->empty()) return Fail(Errc::kCancelled, "no method chosen");
+    std::string_view a = answer->view();
+    if (a.size() == 1 && a[0] >= '1' && a[0] < static_cast<char>('1' + offer.size()))
+      return offer[static_cast<std::size_t>(a[0] - '1')];
+  }
+  return Fail(Errc::kCancelled, "no valid method chosen");
 }
 
 // "" when the account may use SSPR, else the (audit-only) reason.
@@ -200,6 +351,52 @@ bool ResetRun::Locked(const ad::DomainPolicy& policy) const {
   if (policy.lockout_duration_s == 0) return true;
   std::int64_t now_ft = (static_cast<std::int64_t>(std::time(nullptr)) + 11644473600LL) * 10000000LL;
   return m_user->lockout_time + policy.lockout_duration_s * 10000000LL > now_ft;
+}
+
+Status ResetRun::SendCode(const Option& option, const Secret& code) {
+  const auto& f = m_cfg.flow;
+  if (option.id == "email") {
+    std::string body = "Someone (hopefully you) asked to reset the password of the account " +
+                       m_user->sam_account_name + ".\n\nYour verification code is: ";
+    body.append(code.view());
+    body += "\n\nIt is valid for " + std::to_string(f.code_lifetime_s / 60) +
+            " minutes. If you did not ask for this, ignore this message and tell your IT "
+            "help desk.\n";
+    return m_svc.mailer->Send(option.destination, m_cfg.email.subject, Secret::Take(body));
+  }
+  const config::PhoneConfig& pc = option.id == "sms" ? m_cfg.sms : m_cfg.voice;
+  std::string spaced;
+  for (char c : code.view()) {
+    if (!spaced.empty()) spaced += ' ';
+    spaced += c;
+  }
+  std::string text;
+  const std::string& t = pc.message;
+  for (std::size_t i = 0; i < t.size();) {
+    if (t.compare(i, 13, "{code_spaced}") == 0) {
+      text += spaced;
+      i += 13;
+    } else if (t.compare(i, 6, "{code}") == 0) {
+      text.append(code.view());
+      i += 6;
+    } else {
+      text += t[i++];
+    }
+  }
+  Secret message = Secret::Take(text);
+  WipeString(spaced);
+  if (option.id == "sms") return m_svc.gateway->SendSms(option.destination, message, code);
+  return m_svc.gateway->Call(option.destination, message, code);
+}
+
+// SECURITY.md rule 2: contact data is re-read at verification time; a code
+// sent to a number or address that is no longer the user's is refused.
+bool ResetRun::DestinationStillCurrent(const Option& option) {
+  auto fresh = m_svc.directory->FindUser(m_caller.account, UserAttrs());
+  if (!fresh || fresh->dn != m_user->dn) return false;
+  for (const auto& o : OptionsFor(*fresh))
+    if (o.id == option.id && o.destination == option.destination) return true;
+  return false;
 }
 
 void ResetRun::AfterVerification() {
@@ -251,7 +448,7 @@ void ResetRun::UnlockOnly() {
     m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
     return End(Outcome::kNotWritten);
   }
-  Audit("unlocked", {{"result", "unlocked"}, {"method", "email"}});
+  Audit("unlocked", {{"result", "unlocked"}, {"methods", Joined(m_verified)}});
   m_notify_event = "unlock";
   m_dlg.Say(MsgId::kUnlocked);
   // The current password is handed to the next module, which checks it.
@@ -260,28 +457,25 @@ void ResetRun::UnlockOnly() {
   End(Outcome::kUnlocked);
 }
 
-bool ResetRun::Verify() {
+bool ResetRun::Verify(const Option& option) {
   const auto& f = m_cfg.flow;
-  const std::string& destination = m_destination;
-  std::string masked = m_user ? method::MaskAddress(destination)
-                              : method::FakeMaskedAddress(m_caller.account, m_svc.fake_key);
-
+  const std::string& masked = option.masked;
   Secret code = method::GenerateNumericCode(f.code_length);
-  std::string binding = method::CodeBinding(m_caller.account, "email", destination, m_caller.flow_id);
+  std::string binding =
+      method::CodeBinding(m_caller.account, option.id, option.destination, m_caller.flow_id);
   std::int64_t now = m_svc.now_ms();
   method::OneTimeCode otp(code.Clone(), binding,
                           now + static_cast<std::int64_t>(f.code_lifetime_s) * 1000, f.code_tries);
   if (m_user) {
-    std::string body = "Someone (hopefully you) asked to reset the password of the account " +
-                       m_user->sam_account_name + ".\n\nYour verification code is: ";
-    body.append(code.view());
-    body += "\n\nIt is valid for " + std::to_string(f.code_lifetime_s / 60) +
-            " minutes. If you did not ask for this, ignore this message and tell your IT "
-            "help desk.\n";
-    m_delivery.Start(m_svc.mailer, destination, m_cfg.email.subject, Secret::Take(body));
-    Audit("code_sent", {{"method", "email"}, {"destination", masked}});
+    // The send is acknowledged before it is attempted (same timing for all).
+    auto c = std::make_shared<Secret>(code.Clone());  // std::function needs copyable captures
+    m_delivery.Start([this, option, c]() { return SendCode(option, *c); });
+    Audit("code_sent", {{"method", option.id}, {"destination", masked}});
   }
-  m_dlg.Say(MsgId::kCodeSentEmail, {masked, std::to_string(std::max(1, f.code_lifetime_s / 60))});
+  const std::string minutes = std::to_string(std::max(1, f.code_lifetime_s / 60));
+  if (option.id == "email") m_dlg.Say(MsgId::kCodeSentEmail, {masked, minutes});
+  else if (option.id == "sms") m_dlg.Say(MsgId::kCodeSentSms, {masked, minutes});
+  else m_dlg.Say(MsgId::kCodeCalling, {masked, minutes});
 
   for (;;) {
     auto answer = m_dlg.Ask(MsgId::kCodePrompt, true);
@@ -316,16 +510,20 @@ bool ResetRun::Verify() {
       std::int64_t left = answered_at + f.min_response_ms - wire::NowMs();
       if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(left));
     };
-    // An ineligible account verifies against a binding no code can match.
-    std::string_view check_binding = m_user ? std::string_view(binding) : std::string_view();
+    // An ineligible account verifies against a binding no code can match;
+    // so does a code whose destination changed in AD since it was sent.
+    bool current = m_user && DestinationStillCurrent(option);
+    std::string_view check_binding = current ? std::string_view(binding) : std::string_view();
     method::CodeCheck r = otp.Verify(answer->view(), check_binding, m_svc.now_ms());
     switch (r) {
       case method::CodeCheck::kOk:
-        Audit("code_verified", {{"method", "email"}});
+        Audit("code_verified", {{"method", option.id}});
+        m_verified.push_back(option.id);
         return true;
       case method::CodeCheck::kWrong:
         pad();
-        Audit("code_wrong", {{"method", "email"}, {"tries_left", std::to_string(otp.tries_left())}});
+        if (m_user && !current) Audit("destination_changed", {{"method", option.id}});
+        Audit("code_wrong", {{"method", option.id}, {"tries_left", std::to_string(otp.tries_left())}});
         m_dlg.SayError(MsgId::kCodeWrong, {std::to_string(otp.tries_left())});
         continue;
       case method::CodeCheck::kExpired:
@@ -355,7 +553,7 @@ void ResetRun::ChoosePassword(bool unlock) {
     auto written = m_svc.directory->ResetPassword(*m_user, pw, options, &history_note);
     if (!history_note.empty()) m_svc.audit->Admin(LOG_WARNING, history_note);
     return written;
-  }, {{"method", "email"}, {"unlocked", unlock ? "yes" : "no"}});
+  }, {{"methods", Joined(m_verified)}, {"unlocked", unlock ? "yes" : "no"}});
 }
 
 void ResetRun::PasswordLoop(std::string_view kind,

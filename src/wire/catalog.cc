@@ -77,6 +77,15 @@ constexpr Entry kCatalog[] = {
     {MsgId::kPolicyTooSoon,
      "Your password was changed too recently to change it again (earliest: %1). "
      "Your password was not changed."},
+    {MsgId::kChooseMethodIntro, "How would you like to get a verification code?"},
+    {MsgId::kOptionEmail, "  %1) by email to %2"},
+    {MsgId::kOptionSms, "  %1) by text message to %2"},
+    {MsgId::kOptionVoiceMobile, "  %1) by a phone call to your mobile %2"},
+    {MsgId::kOptionVoiceOffice, "  %1) by a phone call to your office phone %2"},
+    {MsgId::kChooseMethodPrompt, "Choose 1-%1 (Enter to cancel): "},
+    {MsgId::kCodeSentSms, "We sent a text message with a verification code to %1. It is valid for %2 minutes."},
+    {MsgId::kCodeCalling, "We are calling %1 to read you a verification code. It is valid for %2 minutes."},
+    {MsgId::kSecondMethodNeeded, "This account needs a second, different verification method."},
     {MsgId::kPolicySummarySimple,
      "Your new password needs at least %1 characters and must differ from your last %2 passwords."},
 };

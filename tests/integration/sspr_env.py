@@ -29,6 +29,7 @@ NEW_PROMPT = "New password: "
 RETYPE_PROMPT = "Retype new password: "
 CURRENT_PROMPT = "Password: "
 OLD_PROMPT = "Current password (press Enter if you forgot it): "
+CHOOSE_PROMPT_START = "Choose 1-"
 
 
 class Ssprd:
@@ -172,3 +173,75 @@ def code_from(msg):
     if not m:
         raise AssertionError("no code in mail:\n" + body)
     return m.group(1)
+
+
+class GatewayStub:
+    """tests/integration/gateway_stub.py (Twilio-shaped) on 127.0.0.1, with
+    an [sms]/[voice] config for ssprd pointing at it."""
+
+    SID = "AC5e55e55e55e55e55e55e55e55e55e55"
+
+    def __init__(self, work):
+        self.work = work
+        self.record = os.path.join(work, "gateway.jsonl")
+        self.token_file = os.path.join(work, "gateway.token")
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, b"gateway-token-0123456789abcdef")
+        os.close(fd)
+        self.port = h.free_port()
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(self.work, "gateway.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "gateway_stub.py"),
+             "--port", str(self.port), "--record", self.record, "--account-sid", self.SID,
+             "--auth-token-file", self.token_file], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        h.register_cleanup(self.stop)
+        h.wait_tcp("127.0.0.1", self.port, 10, proc=self.proc)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            h.stop_process(self.proc, "gateway_stub")
+            self.proc = None
+
+    def records(self):
+        import json
+        try:
+            with open(self.record) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            return []
+
+    def wait_for(self, to, kind, timeout=15, after=0):
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            recs = [r for r in self.records() if r["fields"].get("To") == [to] and r["kind"] == kind]
+            if len(recs) > after:
+                return recs[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError("no %s to %s at the gateway stub: %s" % (kind, to, self.records()))
+            time.sleep(0.05)
+
+    def config(self):
+        base = "http://127.0.0.1:%d/2010-04-01/Accounts/%s" % (self.port, self.SID)
+        common = {"enabled": "yes", "auth": "basic", "user": self.SID, "secret_file": self.token_file,
+                  "from": "+15005550006", "default_country": "44"}
+        sms = dict(common, url=base + "/Messages.json", body_template="To={to}&From={from}&Body={message}")
+        voice = dict(common, url=base + "/Calls.json",
+                     body_template="To={to}&From={from}&Twiml=<Response><Say>{message:xml}</Say></Response>")
+        return {"sms": sms, "voice": voice}
+
+
+def sms_code(rec):
+    m = re.search(r"code is (\d+)", rec["fields"]["Body"][0])
+    assert m, rec
+    return m.group(1)
+
+
+def voice_code(rec):
+    m = re.search(r"code is ((?:\d )+\d)\.", rec["fields"]["Twiml"][0])
+    assert m, rec
+    return m.group(1).replace(" ", "")

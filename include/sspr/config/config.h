@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sspr/ad/client.h"
+#include "sspr/method/gateway.h"
 #include "sspr/util/result.h"
 
 namespace sspr::config {
@@ -64,6 +65,22 @@ struct PolicyConfig {
   std::string banned_list;                 // file of banned words; empty: none
 };
 
+// One phone channel ([sms] or [voice]): which AD attributes hold numbers,
+// how to reach the gateway, what to say.
+struct PhoneConfig {
+  bool enabled = false;
+  std::string mobile_attribute = "mobile";
+  std::string office_attribute = "telephoneNumber";  // [voice] only
+  std::string default_country;  // digits for national numbers ("44"); empty: refuse them
+  std::string message;          // text / words; {code} and {code_spaced} are filled
+  method::GatewayConfig gateway;
+};
+
+struct MethodsConfig {
+  int required = 1;                       // methods needed at reset (1 or 2)
+  std::vector<std::string> admin_groups;  // empty: AD's privileged groups
+};
+
 struct NotifyConfig {
   bool enabled = true;                      // mail the user after reset/unlock/change
   std::string primary_attribute = "mail";   // besides [email] attribute (the alternate)
@@ -80,6 +97,11 @@ struct Config {
   FlowConfig flow;
   PolicyConfig policy;
   NotifyConfig notify;
+  PhoneConfig sms{false, "mobile", "telephoneNumber", "",
+                  "Your password reset code is {code}. Never share it.", {}};
+  PhoneConfig voice{false, "mobile", "telephoneNumber", "",
+                    "Your password reset code is {code_spaced}. Again: {code_spaced}.", {}};
+  MethodsConfig methods;
 };
 
 // Parse `path`. On failure the Error's detail holds every problem found,

@@ -19,6 +19,7 @@
 #include "sspr/config/config.h"
 #include "sspr/flow/dialogue.h"
 #include "sspr/method/email.h"
+#include "sspr/method/gateway.h"
 #include "sspr/method/notify.h"
 #include "sspr/policy/banned.h"
 
@@ -49,6 +50,7 @@ struct Services {
   std::function<std::int64_t()> now_ms;     // monotonic clock (tests may replace)
   policy::BannedListSource* banned = nullptr;
   const method::Notifier* notifier = nullptr;  // null: no notifications
+  const method::Gateway* gateway = nullptr;    // null: no SMS/voice
   AccountLocks* locks = nullptr;
 };
 

@@ -54,6 +54,15 @@ enum class MsgId : std::uint16_t {
   kOldPasswordPrompt = 59,
   kWrongCurrentPassword = 60,
   kPolicyTooSoon = 61,        // %1 earliest time of the next change
+  kChooseMethodIntro = 62,
+  kOptionEmail = 63,          // %1 number, %2 masked address
+  kOptionSms = 64,            // %1 number, %2 masked phone
+  kOptionVoiceMobile = 65,    // %1 number, %2 masked phone
+  kOptionVoiceOffice = 66,    // %1 number, %2 masked phone
+  kChooseMethodPrompt = 67,   // %1 highest number
+  kCodeSentSms = 68,          // %1 masked phone, %2 minutes
+  kCodeCalling = 69,          // %1 masked phone, %2 minutes
+  kSecondMethodNeeded = 70,
 };
 
 // Render one message. Unknown ids render their parameters (or a generic
