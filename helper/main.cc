@@ -24,6 +24,7 @@
 #include "sspr/method/email.h"
 #include "sspr/method/gateway.h"
 #include "sspr/method/notify.h"
+#include "sspr/openldap/client.h"
 #include "sspr/util/files.h"
 #include "sspr/wire/codec.h"
 
@@ -103,10 +104,24 @@ int main(int argc, char** argv) {
     }
     gateway.emplace(std::move(gw.value()));
   }
-  auto client = sspr::ad::Client::Create(cfg->directory.ad, std::move(bind_pw.value()));
-  if (!client) {
-    std::fprintf(stderr, "%s: [directory] %s\n", path.c_str(), client.error().detail.c_str());
-    return 1;
+  std::unique_ptr<sspr::ad::Directory> directory;
+  if (cfg->directory.type == "openldap") {
+    sspr::openldap::OpenLdapOptions ol;
+    ol.login_attribute = cfg->directory.login_attribute;
+    ol.default_policy_dn = cfg->directory.default_policy_dn;
+    auto c = sspr::openldap::Client::Create(cfg->directory.ad, std::move(bind_pw.value()), std::move(ol));
+    if (!c) {
+      std::fprintf(stderr, "%s: [directory] %s\n", path.c_str(), c.error().detail.c_str());
+      return 1;
+    }
+    directory = std::move(c.value());
+  } else {
+    auto c = sspr::ad::Client::Create(cfg->directory.ad, std::move(bind_pw.value()));
+    if (!c) {
+      std::fprintf(stderr, "%s: [directory] %s\n", path.c_str(), c.error().detail.c_str());
+      return 1;
+    }
+    directory = std::move(c.value());
   }
   sspr::policy::BannedListSource banned(cfg->policy.banned_list);
   if (banned.configured()) {
@@ -145,7 +160,7 @@ int main(int argc, char** argv) {
   sspr::Secret fake_key = sspr::Secret::Random(32);
   sspr::flow::Services svc;
   svc.cfg = &cfg.value();
-  svc.directory = client->get();
+  svc.directory = directory.get();
   svc.mailer = &mailer.value();
   svc.audit = &audit;
   svc.fake_key = fake_key.data();

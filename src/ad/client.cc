@@ -41,171 +41,34 @@
 #include <utility>
 
 #include "sspr/ad/error_map.h"
+#include "ldap_common.h"
 
 namespace sspr::ad {
 namespace {
 
-// ---- liblber allocator that wipes on free ---------------------------------
-// Blocks may have been allocated by plain malloc before we install this
-// (libldap's global option init); wrapping the same libc allocator keeps
-// such blocks valid to free here.
-void WipeFree(void* p, void* /*ctx*/) {
-  if (p == nullptr) return;
-  sodium_memzero(p, malloc_usable_size(p));
-  std::free(p);
-}
-void* WipeMalloc(ber_len_t n, void* /*ctx*/) { return std::malloc(n == 0 ? 1 : n); }
-void* WipeCalloc(ber_len_t n, ber_len_t size, void* /*ctx*/) {
-  return std::calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
-}
-void* WipeRealloc(void* p, ber_len_t n, void* ctx) {
-  if (p == nullptr) return WipeMalloc(n, ctx);
-  if (n == 0) {
-    WipeFree(p, ctx);
-    return nullptr;
-  }
-  void* q = std::malloc(n);
-  if (q == nullptr) return nullptr;  // realloc semantics: p stays valid
-  const std::size_t old = malloc_usable_size(p);
-  std::memcpy(q, p, old < n ? old : n);
-  WipeFree(p, ctx);
-  return q;
-}
-
-void InstallWipingAllocator() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    static BerMemoryFunctions fns = {WipeMalloc, WipeCalloc, WipeRealloc, WipeFree};
-    // Fails only if someone installed functions before us; then theirs stay.
-    (void)ber_set_option(nullptr, LBER_OPT_MEMORY_FNS, &fns);
-  });
-}
-
-// ---- small RAII and text helpers -------------------------------------------
-struct LdapCloser {
-  void operator()(LDAP* ld) const noexcept {
-    if (ld != nullptr) ldap_unbind_ext_s(ld, nullptr, nullptr);
-  }
-};
-using LdapPtr = std::unique_ptr<LDAP, LdapCloser>;
-
-struct MsgCloser {
-  void operator()(LDAPMessage* m) const noexcept {
-    if (m != nullptr) ldap_msgfree(m);
-  }
-};
-using MsgPtr = std::unique_ptr<LDAPMessage, MsgCloser>;
-
-// Admin detail must stay one line: AD diagnostics contain "\n\t".
-std::string OneLine(std::string s) {
-  for (char& c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  }
-  return s;
-}
-
-std::string Diagnostic(LDAP* ld) {
-  char* msg = nullptr;
-  if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) != LDAP_OPT_SUCCESS || msg == nullptr)
-    return {};
-  std::string out = OneLine(msg);
-  ldap_memfree(msg);
-  return out;
-}
-
-std::string Describe(int rc, const std::string& diag) {
-  std::string s = ldap_err2string(rc);
-  s += " (rc " + std::to_string(rc) + ")";
-  if (!diag.empty()) s += ": " + diag;
-  return s;
-}
-
-bool StartsWithCaseless(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
-bool IsStartTlsUri(std::string_view uri) { return StartsWithCaseless(uri, "ldap://"); }
-
-// Failures after which the connection is useless and a read may be retried
-// on a new one. 51/52 are answers, but another DC (or a new connection) may
-// serve.
-bool IsLinkFailure(int rc) {
-  return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT ||
-         rc == LDAP_BUSY || rc == LDAP_UNAVAILABLE;
-}
-
-// The request may have reached the DC but its answer did not reach us.
-bool IsLostAnswer(int rc) {
-  return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT;
-}
-
-Result<std::int64_t> ParseInt(std::string_view attr, const std::string& v) {
-  std::int64_t out = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc() || p != v.data() + v.size() || v.empty())
-    return Fail(Errc::kDirBadReply, std::string(attr) + " is not an integer");
-  return out;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-bool ValidAttrName(std::string_view a) {
-  if (a.empty() || a.size() > 128) return false;
-  for (char c : a) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == ';' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
+// Shared with the OpenLDAP client: src/ad/ldap_common.h (the wiping liblber
+// allocator, TLS handle setup, search, small text helpers).
+using internal::Describe;
+using internal::Diagnostic;
+using internal::InstallWipingAllocator;
+using internal::IsLinkFailure;
+using internal::IsLostAnswer;
+using internal::IsStartTlsUri;
+using internal::kMaxName;
+using internal::kMaxTimeoutMs;
+using internal::LdapPtr;
+using internal::Lower;
+using internal::MsgPtr;
+using internal::OneLine;
+using internal::ParseInt;
+using internal::Severity;
+using internal::StartsWithCaseless;
+using internal::ToTimeval;
+using internal::ValidAttrName;
 
 constexpr const char* kFixedAttrs[] = {"sAMAccountName", "userPrincipalName", "displayName",
                                        "userAccountControl", "lockoutTime", "pwdLastSet",
                                        "adminCount"};
-constexpr std::size_t kMaxName = 256;
-constexpr int kMaxTimeoutMs = 600000;
-
-timeval ToTimeval(int ms) {
-  timeval tv{};
-  tv.tv_sec = ms / 1000;
-  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
-  return tv;
-}
-
-// Set by libldap's TLS connect callback, which runs once the TCP connection
-// is up and just before the TLS handshake (OpenLDAP tls2.c
-// ldap_int_tls_connect). A connect that fails after it fired failed in TLS
-// (handshake, certificate or host name), whatever text the TLS library left
-// behind. thread_local, not a per-handle pointer: libldap keeps the callback
-// argument for the handle's lifetime and may reconnect on its own.
-thread_local bool t_tls_started = false;
-
-int NoteTlsStart(LDAP* /*ld*/, void* /*ssl*/, void* /*ctx*/, void* /*arg*/) {
-  t_tls_started = true;
-  return 0;
-}
-
-// A failure while opening or binding, with how bad it is for aggregation.
-int Severity(Errc e) {
-  switch (e) {
-    case Errc::kDirTls: return 4;
-    case Errc::kConfig: return 3;
-    case Errc::kTimeout: return 2;
-    default: return 1;
-  }
-}
 
 }  // namespace
 
@@ -245,67 +108,7 @@ struct Client::Impl {
 };
 
 Result<LdapPtr> Client::Impl::Open(const std::string& uri) const {
-  LDAP* raw = nullptr;
-  int rc = ldap_initialize(&raw, uri.c_str());
-  LdapPtr h(raw);
-  if (rc != LDAP_SUCCESS || !h)
-    return Fail(Errc::kConfig, uri + ": ldap_initialize: " + Describe(rc, {}));
-
-  const auto set = [&](int opt, const void* val, const char* name) -> Status {
-    if (ldap_set_option(h.get(), opt, val) != LDAP_OPT_SUCCESS)
-      return Fail(Errc::kInternal, uri + ": cannot set " + name);
-    return {};
-  };
-  const int version = LDAP_VERSION3;
-  const int demand = LDAP_OPT_X_TLS_DEMAND;
-  const int tls_min = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
-  const timeval tv = ToTimeval(cfg.timeout_ms);
-  const int time_limit_s = (cfg.timeout_ms + 999) / 1000;
-  const int is_server = 0;
-  for (Status st : {set(LDAP_OPT_PROTOCOL_VERSION, &version, "protocol version"),
-                    set(LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals off"),
-                    set(LDAP_OPT_NETWORK_TIMEOUT, &tv, "network timeout"),
-                    set(LDAP_OPT_TIMEOUT, &tv, "API timeout"),
-                    set(LDAP_OPT_TIMELIMIT, &time_limit_s, "time limit"),
-                    set(LDAP_OPT_X_TLS_CACERTFILE, cfg.ca_file.c_str(), "TLS CA file"),
-                    // "" clears a CA dir inherited from ldap.conf: only our CA.
-                    set(LDAP_OPT_X_TLS_CACERTDIR, "", "TLS CA dir"),
-                    set(LDAP_OPT_X_TLS_REQUIRE_CERT, &demand, "TLS require cert"),
-                    set(LDAP_OPT_X_TLS_PROTOCOL_MIN, &tls_min, "TLS minimum version"),
-                    set(LDAP_OPT_X_TLS_CONNECT_CB, reinterpret_cast<const void*>(&NoteTlsStart),
-                        "TLS connect callback")}) {
-    if (!st) return Fail(st.error());
-  }
-  // Must come after the TLS options: builds this handle's own TLS context.
-  if (ldap_set_option(h.get(), LDAP_OPT_X_TLS_NEWCTX, &is_server) != LDAP_OPT_SUCCESS) {
-    return Fail(Errc::kConfig, uri + ": cannot build a TLS context from ca_file " + cfg.ca_file +
-                                   ": " + Diagnostic(h.get()));
-  }
-
-  t_tls_started = false;
-  rc = ldap_connect(h.get());
-  if (rc != LDAP_SUCCESS) {
-    const std::string diag = Diagnostic(h.get());
-    if (t_tls_started) {
-      return Fail(Errc::kDirTls,
-                  uri + ": TLS handshake or certificate/host name check failed: " + Describe(rc, diag));
-    }
-    return Fail(MapLdapResult(Op::kBind, rc, diag), uri + ": connect: " + Describe(rc, diag));
-  }
-  if (IsStartTlsUri(uri)) {
-    rc = ldap_start_tls_s(h.get(), nullptr, nullptr);
-    if (rc != LDAP_SUCCESS) {
-      return Fail(Errc::kDirTls, uri + ": StartTLS failed (no fallback to plain LDAP): " +
-                                     Describe(rc, Diagnostic(h.get())));
-    }
-  }
-  // Belt and braces: refuse to go on unless a TLS session is in place.
-  void* session = nullptr;
-  if (ldap_get_option(h.get(), LDAP_OPT_X_TLS_SSL_CTX, &session) != LDAP_OPT_SUCCESS ||
-      session == nullptr) {
-    return Fail(Errc::kDirTls, uri + ": no TLS session after connect");
-  }
-  return h;
+  return internal::OpenTls(uri, cfg.ca_file, cfg.timeout_ms);
 }
 
 // DCs to try: SRV-discovered ones first (when configured), then the
@@ -408,49 +211,8 @@ Result<std::vector<UserEntry>> Client::Impl::Search(LDAP* h, const std::string& 
                                                     const std::string& filter,
                                                     const std::vector<std::string>& attrs,
                                                     int size_limit, int* rc_out) const {
-  std::vector<char*> attr_ptrs;
-  attr_ptrs.reserve(attrs.size() + 1);
-  for (const auto& a : attrs) attr_ptrs.push_back(const_cast<char*>(a.c_str()));
-  attr_ptrs.push_back(nullptr);
-  timeval tv = ToTimeval(cfg.timeout_ms);
-  LDAPMessage* raw = nullptr;
-  const int rc = ldap_search_ext_s(h, base.c_str(), scope, filter.c_str(), attr_ptrs.data(), 0,
-                                   nullptr, nullptr, &tv, size_limit, &raw);
-  MsgPtr res(raw);
-  *rc_out = rc;
-  if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
-    const std::string diag = Diagnostic(h);
-    return Fail(MapLdapResult(Op::kSearch, rc, diag),
-                "search " + filter + " under " + base + ": " + Describe(rc, diag));
-  }
-  std::vector<UserEntry> out;
-  // ldap_first/next_entry skip search references: referrals are ignored.
-  for (LDAPMessage* e = ldap_first_entry(h, res.get()); e != nullptr; e = ldap_next_entry(h, e)) {
-    UserEntry u;
-    if (char* dn = ldap_get_dn(h, e)) {
-      u.dn = dn;
-      ldap_memfree(dn);
-    }
-    BerElement* ber = nullptr;
-    for (char* a = ldap_first_attribute(h, e, &ber); a != nullptr;
-         a = ldap_next_attribute(h, e, ber)) {
-      std::vector<std::string>& vals = u.attrs[Lower(a)];
-      if (berval** bv = ldap_get_values_len(h, e, a)) {
-        for (berval** v = bv; *v != nullptr; ++v) vals.emplace_back((*v)->bv_val, (*v)->bv_len);
-        ldap_value_free_len(bv);
-      }
-      ldap_memfree(a);
-    }
-    if (ber != nullptr) ber_free(ber, 0);
-    out.push_back(std::move(u));
-  }
-  if (rc == LDAP_SIZELIMIT_EXCEEDED && out.size() < 2) {
-    // The server stopped early but we did not see two entries: treat as
-    // ambiguous rather than as "exactly one".
-    return Fail(Errc::kDirAmbiguous, "search " + filter + ": size limit exceeded");
-  }
-  if (rc == LDAP_SIZELIMIT_EXCEEDED) *rc_out = LDAP_SUCCESS;
-  return out;
+  return internal::SearchEntries(h, cfg.timeout_ms, base, scope, filter, attrs, size_limit,
+                                 rc_out);
 }
 
 Result<std::int64_t> Client::Impl::ReadPwdLastSet(LDAP* h, const std::string& dn,
@@ -1113,6 +875,78 @@ Status Client::VerifyPassword(const std::string& dn, const Secret& password) try
   return Fail(worst, "verify: no directory server usable: " + details);
 } catch (const std::exception& e) {
   return Fail(Errc::kInternal, std::string("ad verify: ") + e.what());
+}
+
+Result<std::optional<std::string>> Client::ReadBinaryAttr(const std::string& dn, const std::string& attr) try {
+  if (dn.empty() || dn.find('\0') != std::string::npos)
+    return Fail(Errc::kDirNoSuchUser, "read attribute: empty or invalid DN");
+  if (!ValidAttrName(attr)) return Fail(Errc::kConfig, "read attribute: invalid attribute name");
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  return im.WithRead([&](LDAP* h, int* rc) -> Result<std::optional<std::string>> {
+    std::string name = attr;
+    char* attrs[] = {name.data(), nullptr};
+    timeval tv = ToTimeval(im.cfg.timeout_ms);
+    LDAPMessage* raw = nullptr;
+    *rc = ldap_search_ext_s(h, dn.c_str(), LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, nullptr,
+                            nullptr, &tv, 1, &raw);
+    MsgPtr res(raw);
+    if (*rc != LDAP_SUCCESS) {
+      const std::string diag = Diagnostic(h);
+      return Fail(MapLdapResult(Op::kSearch, *rc, diag),
+                  dn + ": read " + attr + ": " + Describe(*rc, diag));
+    }
+    LDAPMessage* e = ldap_first_entry(h, res.get());
+    if (e == nullptr) return Fail(Errc::kDirNoSuchUser, dn + ": no such entry");
+    berval** vals = ldap_get_values_len(h, e, name.c_str());
+    if (vals == nullptr || vals[0] == nullptr) {
+      if (vals) ldap_value_free_len(vals);
+      return std::optional<std::string>();
+    }
+    if (vals[1] != nullptr) {
+      ldap_value_free_len(vals);
+      return Fail(Errc::kDirBadReply, dn + ": " + attr + " has several values");
+    }
+    std::optional<std::string> out(std::in_place, vals[0]->bv_val, vals[0]->bv_len);
+    ldap_value_free_len(vals);
+    return out;
+  });
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad read attribute: ") + e.what());
+}
+
+Status Client::WriteBinaryAttr(const std::string& dn, const std::string& attr,
+                               std::optional<std::string> value) try {
+  if (dn.empty() || dn.find('\0') != std::string::npos)
+    return Fail(Errc::kDirNoSuchUser, "write attribute: empty or invalid DN");
+  if (!ValidAttrName(attr)) return Fail(Errc::kConfig, "write attribute: invalid attribute name");
+  std::lock_guard<std::mutex> lock(m_impl->mu);
+  Impl& im = *m_impl;
+  std::string name = attr;
+  berval v{};
+  if (value) {
+    v.bv_len = value->size();
+    v.bv_val = value->data();
+  }
+  berval* vals[] = {&v, nullptr};
+  LDAPMod mod{};
+  // RFC 4511 4.6: replace with no values deletes the attribute, and is no
+  // error when it is absent.
+  mod.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
+  mod.mod_type = name.data();
+  mod.mod_bvalues = value ? vals : nullptr;
+  LDAPMod* mods[] = {&mod, nullptr};
+  auto r = im.WithRead([&](LDAP* h, int* rc) -> Result<bool> {
+    *rc = ldap_modify_ext_s(h, dn.c_str(), mods, nullptr, nullptr);
+    if (*rc == LDAP_SUCCESS) return true;
+    const std::string diag = Diagnostic(h);
+    return Fail(MapLdapResult(Op::kModify, *rc, diag),
+                dn + ": write " + attr + ": " + Describe(*rc, diag));
+  });
+  if (!r) return Fail(std::move(r).error());
+  return {};
+} catch (const std::exception& e) {
+  return Fail(Errc::kInternal, std::string("ad write attribute: ") + e.what());
 }
 
 }  // namespace sspr::ad

@@ -72,6 +72,10 @@ const std::vector<Key>& Schema() {
 
       {"directory", "type", Kind::kChoice, 0, 0, "ad|openldap", false,
        [](Config& c, const std::string& v, long) { c.directory.type = v; }},
+      {"directory", "login_attribute", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.directory.login_attribute = v; }},
+      {"directory", "default_policy_dn", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.directory.default_policy_dn = v; }},
       {"directory", "srv_domain", Kind::kString, 0, 0, nullptr, false,
        [](Config& c, const std::string& v, long) { c.directory.ad.srv_domain = v; }},
       {"directory", "uri", Kind::kUriList, 0, 0, nullptr, false,
@@ -400,6 +404,12 @@ Result<Config> Parse(const std::string& text, const std::string& name) {
         ph->default_country.find_first_not_of("0123456789") != std::string::npos)
       errors.push_back(name + ": [" + sec + "] default_country: digits only (e.g. 44); given: \"" +
                        ph->default_country + "\"");
+  }
+  if (cfg.directory.type == "openldap") {
+    if (cfg.directory.default_policy_dn.empty())
+      errors.push_back(name + ": [directory] default_policy_dn: required when type = openldap");
+    if (!cfg.directory.ad.srv_domain.empty())
+      errors.push_back(name + ": [directory] srv_domain: AD DC records; not for type = openldap");
   }
   if (cfg.directory.ad.uris.empty() && cfg.directory.ad.srv_domain.empty())
     errors.push_back(name + ": [directory] uri: required key missing (or set srv_domain)");

@@ -121,7 +121,6 @@ class ResetRun {
   };
   std::vector<Option> OptionsFor(const ad::UserEntry& u) const;
   std::vector<Option> FakeOptions() const;
-  static std::size_t Families(const std::vector<Option>& opts);
   Result<bool> IsAdmin(const ad::UserEntry& user);
   Result<Option> Choose(const std::vector<Option>& offer);
   bool Verify(const Option& option);
@@ -194,9 +193,10 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
       m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
       return End(Outcome::kUnavailable);
     }
-    // Admins always need two methods (SECURITY.md rule 4).
+    // Admins always need two methods (SECURITY.md rule 4). An account with
+    // fewer methods than required still proves what it has, then hears whom
+    // to contact (so raising 1 -> 2 does not silently lock people out).
     m_required = *admin ? 2 : m_cfg.methods.required;
-    if (static_cast<int>(Families(m_options)) < m_required) reason = "not_enough_methods";
   }
   if (reason.empty()) {
     m_user = std::move(found.value());
@@ -211,6 +211,14 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
     std::vector<Option> offer;
     for (const auto& o : m_options)
       if (o.family != used_family) offer.push_back(o);
+    if (round > 0 && offer.empty()) {
+      // Verified with all it has, but the policy needs more.
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "not_enough_methods"},
+                            {"required", std::to_string(m_required)}});
+      m_dlg.SayError(MsgId::kNotEnoughMethods, {std::to_string(m_required)});
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kNotWritten);
+    }
     if (round > 0) m_dlg.Say(MsgId::kSecondMethodNeeded);
     auto chosen = Choose(offer);
     if (!chosen) return EndCancelled(chosen.error());
@@ -254,12 +262,6 @@ std::vector<ResetRun::Option> ResetRun::OptionsFor(const ad::UserEntry& u) const
   return out;
 }
 
-std::size_t ResetRun::Families(const std::vector<Option>& opts) {
-  std::vector<std::string> fam;
-  for (const auto& o : opts)
-    if (std::find(fam.begin(), fam.end(), o.family) == fam.end()) fam.push_back(o.family);
-  return fam.size();
-}
 
 // A stable, plausible set of options for an account that gets nothing:
 // derived from a keyed hash of the name, among the enabled methods.

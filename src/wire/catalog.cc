@@ -86,6 +86,9 @@ constexpr Entry kCatalog[] = {
     {MsgId::kCodeSentSms, "We sent a text message with a verification code to %1. It is valid for %2 minutes."},
     {MsgId::kCodeCalling, "We are calling %1 to read you a verification code. It is valid for %2 minutes."},
     {MsgId::kSecondMethodNeeded, "This account needs a second, different verification method."},
+    {MsgId::kNotEnoughMethods,
+     "This account needs %1 different verification methods, but has fewer registered. "
+     "Your password was not changed."},
     {MsgId::kPolicySummarySimple,
      "Your new password needs at least %1 characters and must differ from your last %2 passwords."},
 };

@@ -35,7 +35,7 @@ CHOOSE_PROMPT_START = "Choose 1-"
 class Ssprd:
     """ssprd with a config pointing at the test DC and SMTP sink."""
 
-    def __init__(self, work, dc, smtp_port, flow=None, extra=None, uri=None):
+    def __init__(self, work, dc, smtp_port, flow=None, extra=None, uri=None, bind_password=None):
         self.work = work
         self.dc = dc
         self.sock = os.path.join(work, "ssprd.sock")
@@ -45,7 +45,7 @@ class Ssprd:
         self.proc = None
         secret = os.path.join(work, "bind.secret")
         fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, (h.PASSWORDS["svc-sspr"] + "\n").encode())
+        os.write(fd, ((bind_password or h.PASSWORDS["svc-sspr"]) + "\n").encode())
         os.close(fd)
         flow_keys = {"min_response_ms": "50"}
         flow_keys.update(flow or {})

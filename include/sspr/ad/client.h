@@ -172,6 +172,16 @@ class Client final : public Directory {
   // The DACL part of an entry's nTSecurityDescriptor (SD flags control,
   // 1.2.840.113556.1.4.801), as raw MS-DTYP bytes.
   Result<std::string> ReadDacl(const std::string& dn);
+  // One attribute of one entry, raw bytes (e.g. an octet string). nullopt
+  // when the entry has no value the service account can read (a
+  // confidential attribute without the CR right reads as absent, as AD
+  // does). kDirNoSuchUser if the entry does not exist, kDirBadReply if the
+  // attribute has several values. `attr` is a plain attribute name.
+  Result<std::optional<std::string>> ReadBinaryAttr(const std::string& dn, const std::string& attr);
+  // Replace the attribute with `value`, or remove every value when nullopt
+  // (no error if it was absent). One modify; idempotent, so it is retried
+  // once on a new connection after a link failure.
+  Status WriteBinaryAttr(const std::string& dn, const std::string& attr, std::optional<std::string> value);
   // The URI the service connection is on (empty when not connected).
   std::string ConnectedUri();
   // Try every configured URI on its own (TLS + service bind); one line per

@@ -29,6 +29,8 @@ struct HelperConfig {
 struct DirectoryConfig {
   std::string type = "ad";  // ad | openldap
   ad::DirectoryConfig ad;
+  std::string login_attribute = "uid";  // openldap: attribute matched against the account
+  std::string default_policy_dn;        // openldap: the ppolicy default policy entry
   std::string bind_password_file = "/etc/sspr/bind.secret";
 };
 

@@ -63,6 +63,7 @@ enum class MsgId : std::uint16_t {
   kCodeSentSms = 68,          // %1 masked phone, %2 minutes
   kCodeCalling = 69,          // %1 masked phone, %2 minutes
   kSecondMethodNeeded = 70,
+  kNotEnoughMethods = 71,     // %1 methods required
 };
 
 // Render one message. Unknown ids render their parameters (or a generic
