@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "sspr/method/gateway.h"
 #include "sspr/method/notify.h"
 #include "sspr/openldap/client.h"
+#include "sspr/store/enrolment.h"
 #include "sspr/util/files.h"
 #include "sspr/wire/codec.h"
 
@@ -157,7 +159,39 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  sspr::Secret fake_key = sspr::Secret::Random(32);
+  // The helper's key (sealed TOTP seeds, stable fake masks) lives in the
+  // state directory, created owner-only on first start.
+  mkdir(cfg->helper.state_dir.c_str(), 0700);
+  auto helper_key = sspr::store::LoadOrCreateHelperKey(cfg->helper.state_dir + "/helper.key");
+  if (!helper_key) {
+    std::fprintf(stderr, "ssprd: %s\n", helper_key.error().detail.c_str());
+    return 1;
+  }
+  // A separate key for fake masks, derived so the sealing key is never used for it.
+  sspr::Secret fake_key(nullptr, 0);
+  {
+    unsigned char derived[crypto_auth_hmacsha256_BYTES];
+    static const unsigned char kLabel[] = "sspr fake mask key v1";
+    crypto_auth_hmacsha256(derived, kLabel, sizeof kLabel - 1, helper_key->data());
+    fake_key = sspr::Secret(derived, sizeof derived);
+    sodium_memzero(derived, sizeof derived);
+  }
+  std::unique_ptr<sspr::store::EnrolmentStore> enrolment;
+  if (cfg->store.backend == "directory") {
+    auto* ad_client = dynamic_cast<sspr::ad::Client*>(directory.get());
+    if (ad_client == nullptr) {
+      std::fprintf(stderr, "%s: [store] backend = directory needs [directory] type = ad\n", path.c_str());
+      return 1;
+    }
+    enrolment = std::make_unique<sspr::store::AdEnrolmentStore>(*ad_client, cfg->store.attribute);
+  } else {
+    auto st = sspr::store::LmdbEnrolmentStore::Open(cfg->helper.state_dir + "/enrolment");
+    if (!st) {
+      std::fprintf(stderr, "ssprd: enrolment store: %s\n", st.error().detail.c_str());
+      return 1;
+    }
+    enrolment = std::move(st.value());
+  }
   sspr::flow::Services svc;
   svc.cfg = &cfg.value();
   svc.directory = directory.get();
@@ -169,6 +203,8 @@ int main(int argc, char** argv) {
   sspr::method::Notifier notifier(&mailer.value(), cfg->notify.template_dir, cfg->notify.language);
   svc.notifier = &notifier;
   svc.gateway = gateway ? &*gateway : nullptr;
+  svc.enrolment = enrolment.get();
+  svc.helper_key = &helper_key.value();
   svc.banned = banned.configured() ? &banned : nullptr;
   svc.locks = &locks;
 

@@ -197,7 +197,8 @@ void Server::Session(int fd) {
           r.items.push_back({wire::Style::kError, 0,
                              static_cast<std::uint16_t>(wire::MsgId::kServiceUnavailable), {}});
           (void)wire::SendFrame(fd, wire::Encode(r), wire::NowMs() + 5000);
-        } else if (start.flow != wire::Flow::kReset && start.flow != wire::Flow::kChange) {
+        } else if (start.flow != wire::Flow::kReset && start.flow != wire::Flow::kChange &&
+                   start.flow != wire::Flow::kEnrol) {
           wire::ResultMsg r;
           r.outcome = wire::Outcome::kUnavailable;
           r.items.push_back({wire::Style::kError, 0,
@@ -216,6 +217,8 @@ void Server::Session(int fd) {
           SocketDialogue dlg(fd, flow_deadline, m_svc.cfg->helper.answer_timeout_s * 1000);
           if (start.flow == wire::Flow::kChange)
             flow::RunChange(m_svc, caller, dlg, (start.flags & wire::kStartFlagExpired) != 0);
+          else if (start.flow == wire::Flow::kEnrol)
+            flow::RunEnrol(m_svc, caller, dlg, (start.flags & wire::kStartFlagAtLogin) != 0);
           else
             flow::RunReset(m_svc, caller, dlg);
         }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "sspr/wire/catalog.h"
+#include "sspr/wire/client.h"
 #include "sspr/wire/codec.h"
 
 #define SSPR_EXPORT extern "C" __attribute__((visibility("default")))
@@ -150,42 +151,6 @@ int Say(pam_handle_t* pamh, Style style, MsgId id) {
   return Converse(pamh, {Item{style, 0, static_cast<std::uint16_t>(id), {}}}, unused);
 }
 
-// Connect to ssprd after checking that the socket belongs to the helper's
-// uid, then check the serving process's uid (SO_PEERCRED): a socket planted
-// by someone else is never spoken to (SSSD's check_server_cred).
-int ConnectHelper(pam_handle_t* pamh, const Args& args) {
-  struct stat st {};
-  if (lstat(args.socket.c_str(), &st) != 0) {
-    pam_syslog(pamh, LOG_ERR, "helper socket %s: %s", args.socket.c_str(), std::strerror(errno));
-    return -1;
-  }
-  if (!S_ISSOCK(st.st_mode) || st.st_uid != args.helper_uid) {
-    pam_syslog(pamh, LOG_ERR, "helper socket %s is not a socket owned by uid %u; refusing",
-               args.socket.c_str(), static_cast<unsigned>(args.helper_uid));
-    return -1;
-  }
-  sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  if (args.socket.size() >= sizeof addr.sun_path) return -1;
-  std::memcpy(addr.sun_path, args.socket.c_str(), args.socket.size() + 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    pam_syslog(pamh, LOG_ERR, "connect %s: %s", args.socket.c_str(), std::strerror(errno));
-    close(fd);
-    return -1;
-  }
-  ucred cred {};
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != args.helper_uid) {
-    pam_syslog(pamh, LOG_ERR, "helper on %s is not served by uid %u; refusing",
-               args.socket.c_str(), static_cast<unsigned>(args.helper_uid));
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 std::string ItemString(pam_handle_t* pamh, int item) {
   const void* v = nullptr;
   if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || v == nullptr) return {};
@@ -202,31 +167,42 @@ struct Fd {
   }
 };
 
-// What a dialogue left behind: the kept answers (wiped on destruction) and
-// the helper's outcome, if it sent one.
-struct DialogueResult {
-  std::string new_authtok;  // last kItemNewAuthtok answer
-  std::string old_authtok;  // last kItemOldAuthtok answer
-  bool have_outcome = false;
-  Outcome outcome = Outcome::kNotWritten;
-  bool unreachable = false;  // no helper to talk to at all
-  ~DialogueResult() {
-    sspr::wire::Wipe(new_authtok);
-    sspr::wire::Wipe(old_authtok);
-  }
-};
+constexpr const char* kStashKey = "sspr_authtok";
 
-// Run one helper-driven dialogue. Returns PAM_SUCCESS only when the helper
-// ended it with an outcome (in `res`); any I/O or protocol failure is a PAM
-// error code and never success.
+// The password this login proved (typed, or set by a reset), kept for the
+// account phase's registration check; wiped when the PAM handle ends.
+void WipeStash(pam_handle_t*, void* data, int) {
+  if (data == nullptr) return;
+  auto* s = static_cast<char*>(data);
+  explicit_bzero(s, std::strlen(s));
+  std::free(s);
+}
+
+void Stash(pam_handle_t* pamh, const std::string& pw) {
+  char* copy = strdup(pw.c_str());
+  if (copy == nullptr) return;
+  if (pam_set_data(pamh, kStashKey, copy, WipeStash) != PAM_SUCCESS) WipeStash(pamh, copy, 0);
+}
+
+const char* Stashed(pam_handle_t* pamh) {
+  const void* data = nullptr;
+  if (pam_get_data(pamh, kStashKey, &data) != PAM_SUCCESS) return nullptr;
+  return static_cast<const char*>(data);
+}
+
+// Run one helper-driven dialogue through the PAM conversation. Returns
+// PAM_SUCCESS only when the helper ended it with an outcome (in `res`); any
+// I/O or protocol failure is a PAM error code and never success.
+// `unreachable` tells the caller there was no helper at all.
 int RunDialogue(pam_handle_t* pamh, const Args& args, const std::string& user,
-                sspr::wire::Flow flow, std::uint8_t start_flags, DialogueResult& res,
-                bool quiet_if_unreachable) {
-  std::string& new_authtok = res.new_authtok;
+                sspr::wire::Flow flow, std::uint8_t start_flags, sspr::wire::ClientResult& res,
+                bool quiet_if_unreachable, bool* unreachable = nullptr) {
+  std::string why;
   Fd conn;
-  conn.fd = ConnectHelper(pamh, args);
+  conn.fd = sspr::wire::ConnectToHelper(args.socket, args.helper_uid, &why);
   if (conn.fd < 0) {
-    res.unreachable = true;
+    pam_syslog(pamh, LOG_ERR, "ssprd: %s", why.c_str());
+    if (unreachable) *unreachable = true;
     if (!quiet_if_unreachable) Say(pamh, Style::kError, MsgId::kModuleUnavailable);
     return PAM_AUTHINFO_UNAVAIL;
   }
@@ -237,66 +213,24 @@ int RunDialogue(pam_handle_t* pamh, const Args& args, const std::string& user,
   start.service = ItemString(pamh, PAM_SERVICE);
   start.tty = ItemString(pamh, PAM_TTY);
   start.rhost = ItemString(pamh, PAM_RHOST);
-  if (SendFrame(conn.fd, Encode(start), sspr::wire::NowMs() + args.timeout_ms) != IoStatus::kOk) {
-    Say(pamh, Style::kError, MsgId::kModuleUnavailable);
-    return PAM_AUTHINFO_UNAVAIL;
-  }
-  for (int steps = 0; steps < 256; ++steps) {
-    Buffer payload;
-    IoStatus io = RecvFrame(conn.fd, payload, sspr::wire::NowMs() + args.timeout_ms);
-    MsgType type{};
-    if (io != IoStatus::kOk || !PeekType(payload.bytes(), type)) {
-      pam_syslog(pamh, LOG_ERR, "helper reply: %s", sspr::wire::IoStatusName(io));
-      Say(pamh, Style::kError, MsgId::kModuleUnavailable);
-      return PAM_AUTHINFO_UNAVAIL;
-    }
-    const char* err = nullptr;
-    if (type == MsgType::kResult) {
-      sspr::wire::ResultMsg result;
-      if (!Decode(payload.bytes(), result, &err)) break;
-      Reply unused;
-      Converse(pamh, result.items, unused);
-      res.have_outcome = true;
-      res.outcome = result.outcome;
-      return PAM_SUCCESS;
-    }
-    sspr::wire::StepMsg step;
-    if (type != MsgType::kStep || !Decode(payload.bytes(), step, &err)) {
-      pam_syslog(pamh, LOG_ERR, "malformed helper reply: %s", err ? err : "unexpected type");
-      break;
-    }
+  bool conv_failed = false;
+  auto converse = [&](const std::vector<Item>& items, std::string& answer) {
     Reply reply;
-    int rc = Converse(pamh, step.items, reply);
-    AnswerMsg answer;
-    const Item& last = step.items.back();
-    bool prompt = last.style == Style::kPromptEchoOff || last.style == Style::kPromptEchoOn;
+    int rc = Converse(pamh, items, reply);
     if (rc != PAM_SUCCESS) {
-      answer.flags = sspr::wire::kAnswerCancelled;
-    } else if (!prompt) {
-      answer.flags = sspr::wire::kAnswerNone;
-    } else if (reply.text.size() > sspr::wire::kMaxAnswer ||
-               !sspr::wire::IsValidUtf8(reply.text)) {
-      // Too long or not UTF-8: send an empty answer; the helper treats it as
-      // a cancel at code prompts and a refusal at password prompts.
-      answer.answer.clear();
-    } else {
-      answer.answer = reply.text;
-      if (last.flags & sspr::wire::kItemNewAuthtok) {
-        sspr::wire::Wipe(new_authtok);
-        new_authtok = reply.text;
-      }
-      if (last.flags & sspr::wire::kItemOldAuthtok) {
-        sspr::wire::Wipe(res.old_authtok);
-        res.old_authtok = reply.text;
-      }
+      conv_failed = true;
+      return false;
     }
-    if (SendFrame(conn.fd, Encode(answer), sspr::wire::NowMs() + args.timeout_ms) !=
-        IoStatus::kOk) {
-      Say(pamh, Style::kError, MsgId::kModuleUnavailable);
-      return PAM_AUTHINFO_UNAVAIL;
-    }
-    if (rc != PAM_SUCCESS) return PAM_CONV_ERR;
-  }
+    answer = reply.text;
+    return true;
+  };
+  std::string stash;
+  if (const char* s = Stashed(pamh)) stash = s;
+  bool ok = sspr::wire::RunClientDialogue(conn.fd, start, args.timeout_ms, converse, &stash, res);
+  sspr::wire::Wipe(stash);
+  if (ok) return PAM_SUCCESS;
+  if (conv_failed) return PAM_CONV_ERR;
+  pam_syslog(pamh, LOG_ERR, "ssprd dialogue: %s", res.error.c_str());
   Say(pamh, Style::kError, MsgId::kModuleUnavailable);
   return PAM_AUTHINFO_UNAVAIL;
 }
@@ -326,11 +260,12 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   if (rc != PAM_SUCCESS) return rc == PAM_CONV_AGAIN ? PAM_INCOMPLETE : PAM_CONV_ERR;
   if (!pw.text.empty()) {
     rc = pam_set_item(pamh, PAM_AUTHTOK, pw.text.c_str());
+    if (rc == PAM_SUCCESS) Stash(pamh, pw.text);
     return rc == PAM_SUCCESS ? PAM_IGNORE : rc;
   }
 
   if (args.debug) pam_syslog(pamh, LOG_DEBUG, "empty password: starting reset for %s", user);
-  DialogueResult res;
+  sspr::wire::ClientResult res;
   rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kReset, 0, res, false);
   if (rc != PAM_SUCCESS) return rc;
   switch (res.outcome) {
@@ -339,6 +274,7 @@ int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
       // The next module proves this password against the directory.
       if (res.new_authtok.empty()) return PAM_AUTH_ERR;
       rc = pam_set_item(pamh, PAM_AUTHTOK, res.new_authtok.c_str());
+      if (rc == PAM_SUCCESS) Stash(pamh, res.new_authtok);
       return rc == PAM_SUCCESS ? PAM_IGNORE : rc;
     case Outcome::kUnknown:
     case Outcome::kUnavailable:
@@ -367,10 +303,11 @@ int ChangeAuthtok(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     return PAM_USER_UNKNOWN;
   std::uint8_t start_flags =
       (flags & PAM_CHANGE_EXPIRED_AUTHTOK) ? sspr::wire::kStartFlagExpired : 0;
-  DialogueResult res;
-  rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kChange, start_flags, res, true);
+  sspr::wire::ClientResult res;
+  bool unreachable = false;
+  rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kChange, start_flags, res, true, &unreachable);
   if (rc != PAM_SUCCESS) {
-    if (res.unreachable) {
+    if (unreachable) {
       pam_syslog(pamh, LOG_WARNING, "ssprd unreachable: leaving %s's password to other modules", user);
       return PAM_IGNORE;
     }
@@ -397,6 +334,40 @@ int ChangeAuthtok(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   return PAM_AUTHTOK_ERR;
 }
 
+// Account phase: registration of verification methods when it is due
+// ("require users to register when signing in", reconfirmation). The helper
+// decides; nothing happens when nothing is due. A helper that cannot be
+// reached, a local account or a skipped registration never blocks a login;
+// only a registration the policy requires and the user refused does.
+int AccountManagement(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  (void)flags;
+  Args args = ParseArgs(pamh, argc, argv);
+  const char* user = nullptr;
+  int rc = pam_get_user(pamh, &user, nullptr);
+  if (rc != PAM_SUCCESS || user == nullptr || *user == '\0') return PAM_USER_UNKNOWN;
+  std::string account(user);
+  if (account.size() > sspr::wire::kMaxAccount || !sspr::wire::IsValidUtf8(account))
+    return PAM_USER_UNKNOWN;
+  sspr::wire::ClientResult res;
+  bool unreachable = false;
+  rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kEnrol, sspr::wire::kStartFlagAtLogin,
+                   res, true, &unreachable);
+  if (rc != PAM_SUCCESS) return unreachable ? PAM_IGNORE : (rc == PAM_CONV_ERR ? PAM_CONV_ERR : PAM_IGNORE);
+  switch (res.outcome) {
+    case Outcome::kNotWritten:
+      return PAM_PERM_DENIED;  // registration required, refused
+    case Outcome::kDone:
+    case Outcome::kNotApplicable:
+    case Outcome::kCancelled:
+    case Outcome::kPasswordWritten:
+    case Outcome::kUnlocked:
+    case Outcome::kUnknown:
+    case Outcome::kUnavailable:
+      return PAM_IGNORE;
+  }
+  return PAM_IGNORE;
+}
+
 }  // namespace
 
 // Each entry point is one guarded call: no exception crosses the C ABI and
@@ -412,7 +383,14 @@ SSPR_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc, con
 
 SSPR_EXPORT int pam_sm_setcred(pam_handle_t*, int, int, const char**) { return PAM_IGNORE; }
 
-SSPR_EXPORT int pam_sm_acct_mgmt(pam_handle_t*, int, int, const char**) { return PAM_IGNORE; }
+SSPR_EXPORT int pam_sm_acct_mgmt(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  try {
+    return AccountManagement(pamh, flags, argc, argv);
+  } catch (...) {
+    pam_syslog(pamh, LOG_CRIT, "internal error in pam_sm_acct_mgmt");
+    return PAM_SYSTEM_ERR;
+  }
+}
 
 SSPR_EXPORT int pam_sm_chauthtok(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   try {

@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string>
 
 namespace sspr::config {
 
@@ -206,6 +207,45 @@ const std::vector<Key>& Schema() {
       {"methods", "admin_groups", Kind::kDnList, 0, 0, nullptr, false,
        [](Config& c, const std::string& v, long) { c.methods.admin_groups = SplitDns(v); }},
 
+      {"registration", "require", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.registration.require = n != 0; }},
+      {"registration", "reconfirm_days", Kind::kInt, 0, 730, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.registration.reconfirm_days = static_cast<int>(n); }},
+      {"registration", "skips_allowed", Kind::kInt, 0, 10, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.registration.skips_allowed = static_cast<int>(n); }},
+      {"registration", "services", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) {
+         c.registration.services.clear();
+         std::istringstream in(v);
+         for (std::string w; in >> w;) c.registration.services.push_back(w);
+       }},
+      {"registration", "cooldown_hours", Kind::kInt, 0, 720, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.registration.cooldown_hours = static_cast<int>(n); }},
+      {"totp", "enabled", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.totp.enabled = n != 0; }},
+      {"totp", "issuer", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.totp.issuer = v; }},
+      {"questions", "enabled", Kind::kBool, 0, 0, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.questions.enabled = n != 0; }},
+      {"questions", "register", Kind::kInt, 1, 5, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.questions.register_count = static_cast<int>(n); }},
+      {"questions", "ask", Kind::kInt, 1, 5, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.questions.ask_count = static_cast<int>(n); }},
+      {"questions", "min_answer_length", Kind::kInt, 1, 64, nullptr, false,
+       [](Config& c, const std::string&, long n) { c.questions.min_answer_length = static_cast<int>(n); }},
+      {"questions", "predefined", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) {
+         c.questions.predefined.clear();
+         std::istringstream in(v);
+         for (std::string q; std::getline(in, q, '|');) {
+           auto t = Trim(q);
+           if (!t.empty()) c.questions.predefined.push_back(t);
+         }
+       }},
+      {"store", "backend", Kind::kChoice, 0, 0, "lmdb|directory", false,
+       [](Config& c, const std::string& v, long) { c.store.backend = v; }},
+      {"store", "attribute", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) { c.store.attribute = v; }},
       {"notify", "enabled", Kind::kBool, 0, 0, nullptr, false,
        [](Config& c, const std::string&, long n) { c.notify.enabled = n != 0; }},
       {"notify", "primary_attribute", Kind::kString, 0, 0, nullptr, false,
@@ -405,6 +445,12 @@ Result<Config> Parse(const std::string& text, const std::string& name) {
       errors.push_back(name + ": [" + sec + "] default_country: digits only (e.g. 44); given: \"" +
                        ph->default_country + "\"");
   }
+  if (cfg.questions.ask_count > cfg.questions.register_count)
+    errors.push_back(name + ": [questions] ask: may not exceed register (" +
+                     std::to_string(cfg.questions.register_count) + ")");
+  if (cfg.questions.enabled &&
+      static_cast<int>(cfg.questions.predefined.size()) < cfg.questions.register_count)
+    errors.push_back(name + ": [questions] predefined: needs at least `register` questions");
   if (cfg.directory.type == "openldap") {
     if (cfg.directory.default_policy_dn.empty())
       errors.push_back(name + ": [directory] default_policy_dn: required when type = openldap");

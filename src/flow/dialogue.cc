@@ -1,5 +1,8 @@
 #include "sspr/flow/dialogue.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace sspr::flow {
 
 void Dialogue::Say(wire::MsgId id, std::vector<std::string> params) {
@@ -20,6 +23,19 @@ Result<Secret> Dialogue::Ask(wire::MsgId id, bool echo, std::uint8_t flags,
   step.items.push_back({echo ? wire::Style::kPromptEchoOn : wire::Style::kPromptEchoOff, flags,
                         static_cast<std::uint16_t>(id), std::move(params)});
   return Exchange(std::move(step));
+}
+
+Status Dialogue::Flush() {
+  while (!m_pending.empty()) {
+    wire::StepMsg step;
+    std::size_t n = std::min(m_pending.size(), wire::kMaxItems);
+    step.items.assign(std::make_move_iterator(m_pending.begin()),
+                      std::make_move_iterator(m_pending.begin() + static_cast<long>(n)));
+    m_pending.erase(m_pending.begin(), m_pending.begin() + static_cast<long>(n));
+    auto r = Exchange(std::move(step));  // answered with kAnswerNone
+    if (!r) return Fail(std::move(r).error());
+  }
+  return {};
 }
 
 Status Dialogue::Finish(wire::Outcome outcome) {

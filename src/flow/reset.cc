@@ -13,6 +13,7 @@
 
 #include "sspr/method/gateway.h"
 #include "sspr/method/otp.h"
+#include "sspr/method/totp.h"
 
 #include <sodium.h>
 #include "sspr/policy/password.h"
@@ -124,6 +125,9 @@ class ResetRun {
   Result<bool> IsAdmin(const ad::UserEntry& user);
   Result<Option> Choose(const std::vector<Option>& offer);
   bool Verify(const Option& option);
+  bool VerifyKnowledge(const Option& option);
+  bool CheckTotp(std::string_view code);
+  bool CheckAnswers(const std::vector<std::size_t>& picked, const std::vector<Secret>& answers);
   Status SendCode(const Option& option, const Secret& code);
   bool DestinationStillCurrent(const Option& option);
   Result<std::string> InScope(const ad::UserEntry& user);
@@ -140,6 +144,8 @@ class ResetRun {
   std::optional<ad::UserEntry> m_user;  // set only for an eligible account
   std::vector<Option> m_options;        // methods offered (fake ones for ineligible accounts)
   std::vector<std::string> m_verified;  // methods passed, in order
+  store::Enrolment m_enrol;             // the user's own registrations (may be empty)
+  bool m_admin = false;
   int m_required = 1;                   // methods to verify
   std::string m_notify_event;           // set when something changed in AD
   ad::DomainPolicy m_policy;            // the user's effective policy
@@ -170,6 +176,18 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
   } else if (found->disabled) {
     reason = "account_disabled";
   } else {
+    if (m_svc.enrolment != nullptr) {
+      auto loaded = m_svc.enrolment->Load(found->sam_account_name);
+      if (!loaded) {
+        // Fail closed: an unreadable store is not "not enrolled".
+        m_svc.audit->Admin(LOG_ERR, "enrolment store: " + loaded.error().detail);
+        Audit("reset_ended", {{"result", "not_written"}, {"reason", "store_unreadable"}});
+        m_dlg.SayError(MsgId::kServiceUnavailable);
+        m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+        return End(Outcome::kUnavailable);
+      }
+      if (*loaded) m_enrol = std::move(**loaded);
+    }
     m_options = OptionsFor(*found);
     if (m_options.empty()) reason = "not_enrolled";
   }
@@ -197,6 +215,13 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
     // fewer methods than required still proves what it has, then hears whom
     // to contact (so raising 1 -> 2 does not silently lock people out).
     m_required = *admin ? 2 : m_cfg.methods.required;
+    m_admin = *admin;
+    if (m_admin) {  // admins may not use security questions (SECURITY.md rule 4)
+      m_options.erase(std::remove_if(m_options.begin(), m_options.end(),
+                                     [](const Option& o) { return o.id == "questions"; }),
+                      m_options.end());
+      if (m_options.empty()) reason = "not_enrolled";
+    }
   }
   if (reason.empty()) {
     m_user = std::move(found.value());
@@ -259,6 +284,18 @@ std::vector<ResetRun::Option> ResetRun::OptionsFor(const ad::UserEntry& u) const
     if (auto n = phone(m_cfg.voice, m_cfg.voice.office_attribute))
       out.push_back({"voice_office", "office", *n, method::MaskPhone(*n), MsgId::kOptionVoiceOffice});
   }
+  // The user's own registrations, once past the cool-down (SECURITY.md rule 5).
+  const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+  auto settled = [&](const char* id) {
+    auto it = m_enrol.method_added_at.find(id);
+    std::int64_t added = it == m_enrol.method_added_at.end() ? 0 : it->second;
+    return added + std::int64_t{m_cfg.registration.cooldown_hours} * 3600 <= now;
+  };
+  if (m_cfg.totp.enabled && m_enrol.totp && m_enrol.totp->confirmed_at != 0 && settled("totp"))
+    out.push_back({"totp", "app", "", "", MsgId::kOptionTotp});
+  if (m_cfg.questions.enabled && !m_enrol.questions.empty() &&
+      static_cast<int>(m_enrol.questions.size()) >= m_cfg.questions.ask_count && settled("questions"))
+    out.push_back({"questions", "questions", "", "", MsgId::kOptionQuestions});
   return out;
 }
 
@@ -287,32 +324,13 @@ std::vector<ResetRun::Option> ResetRun::FakeOptions() const {
   if (voice && has_mobile) out.push_back({"voice_mobile", "mobile", "", mobile, MsgId::kOptionVoiceMobile});
   if (voice && (mac[11] & 1) != 0)
     out.push_back({"voice_office", "office", "", fake_phone(1), MsgId::kOptionVoiceOffice});
+  if (m_cfg.totp.enabled && (mac[12] & 1) != 0) out.push_back({"totp", "app", "", "", MsgId::kOptionTotp});
   if (out.empty()) out.push_back({"email", "email", "", method::FakeMaskedAddress(m_caller.account, m_svc.fake_key),
                                   MsgId::kOptionEmail});
   return out;
 }
 
-Result<bool> ResetRun::IsAdmin(const ad::UserEntry& user) {
-  if (user.admin_count != 0) return true;
-  std::vector<std::string> groups = m_cfg.methods.admin_groups;
-  if (groups.empty()) {
-    std::string head = m_cfg.directory.ad.base_dn;
-    auto pos = head.find("DC=");
-    if (pos == std::string::npos) pos = head.find("dc=");
-    head = pos == std::string::npos ? head : head.substr(pos);
-    for (const char* g : {"CN=Domain Admins,CN=Users,", "CN=Enterprise Admins,CN=Users,",
-                          "CN=Schema Admins,CN=Users,", "CN=Administrators,CN=Builtin,",
-                          "CN=Account Operators,CN=Builtin,", "CN=Server Operators,CN=Builtin,",
-                          "CN=Backup Operators,CN=Builtin,", "CN=Print Operators,CN=Builtin,"})
-      groups.push_back(g + head);
-  }
-  for (const auto& g : groups) {
-    auto member = m_svc.directory->IsMemberOf(user.dn, g);
-    if (!member) return Fail(member.error());
-    if (*member) return true;
-  }
-  return false;
-}
+Result<bool> ResetRun::IsAdmin(const ad::UserEntry& user) { return IsAdminAccount(m_svc, user); }
 
 // One option needs no question; several are offered as a numbered menu.
 Result<ResetRun::Option> ResetRun::Choose(const std::vector<Option>& offer) {
@@ -353,6 +371,114 @@ bool ResetRun::Locked(const ad::DomainPolicy& policy) const {
   if (policy.lockout_duration_s == 0) return true;
   std::int64_t now_ft = (static_cast<std::int64_t>(std::time(nullptr)) + 11644473600LL) * 10000000LL;
   return m_user->lockout_time + policy.lockout_duration_s * 10000000LL > now_ft;
+}
+
+// Authenticator-app codes and security questions: nothing is sent; the
+// answer is checked against the user's registration. Ineligible accounts
+// walk the same prompts and never match.
+bool ResetRun::VerifyKnowledge(const Option& option) {
+  const auto& f = m_cfg.flow;
+  int tries = f.code_tries;
+  const bool questions = option.id == "questions";
+  for (;;) {
+    std::vector<std::size_t> picked;
+    std::vector<Secret> answers;
+    if (questions) {
+      // Random questions in random order (registered ones, or for a fake
+      // face the configured list).
+      std::size_t pool = m_user ? m_enrol.questions.size() : m_cfg.questions.predefined.size();
+      std::vector<std::size_t> idx(pool);
+      for (std::size_t i = 0; i < pool; ++i) idx[i] = i;
+      for (std::size_t i = pool; i > 1; --i)
+        std::swap(idx[i - 1], idx[randombytes_uniform(static_cast<std::uint32_t>(i))]);
+      std::size_t n = std::min<std::size_t>(pool, static_cast<std::size_t>(m_cfg.questions.ask_count));
+      for (std::size_t i = 0; i < n; ++i) {
+        picked.push_back(idx[i]);
+        const std::string& text = m_user ? m_enrol.questions[idx[i]].custom_text
+                                         : m_cfg.questions.predefined[idx[i]];
+        auto a = m_dlg.Ask(MsgId::kQuestionPrompt, false, 0, {text});
+        if (!a) {
+          EndCancelled(a.error());
+          return false;
+        }
+        if (a->empty()) {
+          EndCancelled(Error{Errc::kCancelled, {}});
+          return false;
+        }
+        answers.push_back(std::move(*a));
+      }
+    }
+    Result<Secret> code = questions ? Result<Secret>(Secret()) : m_dlg.Ask(MsgId::kTotpPrompt, true);
+    if (!code) {
+      EndCancelled(code.error());
+      return false;
+    }
+    if (!questions && code->empty()) {
+      EndCancelled(Error{Errc::kCancelled, {}});
+      return false;
+    }
+    if (Expired()) {
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "flow_expired"}});
+      m_dlg.SayError(MsgId::kFlowExpired);
+      End(Outcome::kNotWritten);
+      return false;
+    }
+    std::int64_t answered_at = wire::NowMs();
+    --tries;  // spent before checking
+    bool ok = m_user && (questions ? CheckAnswers(picked, answers) : CheckTotp(code->view()));
+    if (ok) {
+      Audit("code_verified", {{"method", option.id}});
+      m_verified.push_back(option.id);
+      return true;
+    }
+    std::int64_t left = answered_at + f.min_response_ms - wire::NowMs();
+    if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(left));
+    Audit("code_wrong", {{"method", option.id}, {"tries_left", std::to_string(tries)}});
+    if (tries <= 0) {
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "too_many_tries"}});
+      m_dlg.SayError(MsgId::kTooManyTries);
+      End(Outcome::kNotWritten);
+      return false;
+    }
+    m_dlg.SayError(questions ? MsgId::kAnswersWrong : MsgId::kCodeWrong, {std::to_string(tries)});
+  }
+}
+
+bool ResetRun::CheckTotp(std::string_view code) {
+  if (!m_enrol.totp || m_svc.helper_key == nullptr) return false;
+  auto seed = store::OpenSeed(*m_svc.helper_key, m_user->sam_account_name, m_enrol.totp->sealed_seed);
+  if (!seed) {
+    m_svc.audit->Admin(LOG_ERR, "TOTP seed of " + m_user->sam_account_name + ": " + seed.error().detail);
+    return false;
+  }
+  method::TotpParams params;
+  params.digits = m_enrol.totp->digits;
+  params.period = static_cast<int>(m_enrol.totp->period_s);
+  auto verifier = method::TotpVerifier::Create(std::move(*seed), params);
+  if (!verifier) return false;
+  std::int64_t last = m_enrol.totp->last_step == 0 ? method::kNoTotpStep
+                                                   : static_cast<std::int64_t>(m_enrol.totp->last_step);
+  auto step = verifier->Verify(code, static_cast<std::int64_t>(std::time(nullptr)), last);
+  if (!step) return false;
+  // Persist the step before saying yes: a code never works twice (RFC 6238 §5.2).
+  m_enrol.totp->last_step = static_cast<std::uint64_t>(*step);
+  if (auto st = m_svc.enrolment->Save(m_user->sam_account_name, m_enrol); !st) {
+    m_svc.audit->Admin(LOG_ERR, "saving the TOTP step: " + st.error().detail);
+    return false;
+  }
+  return true;
+}
+
+bool ResetRun::CheckAnswers(const std::vector<std::size_t>& picked, const std::vector<Secret>& answers) {
+  bool all = picked.size() == answers.size() && !picked.empty();
+  for (std::size_t i = 0; i < picked.size() && i < answers.size(); ++i) {
+    std::string norm = store::NormaliseAnswer(answers[i].view());
+    // Every answer is checked (no early exit): the same work either way.
+    bool ok = store::VerifyAnswer(m_enrol.questions[picked[i]].answer_hash, norm);
+    WipeString(norm);
+    all = all && ok;
+  }
+  return all;
 }
 
 Status ResetRun::SendCode(const Option& option, const Secret& code) {
@@ -460,6 +586,7 @@ void ResetRun::UnlockOnly() {
 }
 
 bool ResetRun::Verify(const Option& option) {
+  if (option.id == "totp" || option.id == "questions") return VerifyKnowledge(option);
   const auto& f = m_cfg.flow;
   const std::string& masked = option.masked;
   Secret code = method::GenerateNumericCode(f.code_length);
@@ -736,6 +863,29 @@ void ResetRun::RunChange(bool expired) {
   }, {{"expired", expired ? "yes" : "no"}});
 }
 }  // namespace
+
+Result<bool> IsAdminAccount(const Services& svc, const ad::UserEntry& user) {
+  if (user.admin_count != 0) return true;
+  const config::Config& cfg = *svc.cfg;
+  std::vector<std::string> groups = cfg.methods.admin_groups;
+  if (groups.empty()) {
+    std::string head = cfg.directory.ad.base_dn;
+    auto pos = head.find("DC=");
+    if (pos == std::string::npos) pos = head.find("dc=");
+    head = pos == std::string::npos ? head : head.substr(pos);
+    for (const char* g : {"CN=Domain Admins,CN=Users,", "CN=Enterprise Admins,CN=Users,",
+                          "CN=Schema Admins,CN=Users,", "CN=Administrators,CN=Builtin,",
+                          "CN=Account Operators,CN=Builtin,", "CN=Server Operators,CN=Builtin,",
+                          "CN=Backup Operators,CN=Builtin,", "CN=Print Operators,CN=Builtin,"})
+      groups.push_back(g + head);
+  }
+  for (const auto& g : groups) {
+    auto member = svc.directory->IsMemberOf(user.dn, g);
+    if (!member) return Fail(member.error());
+    if (*member) return true;
+  }
+  return false;
+}
 
 void ResetRun::Notify() {
   if (m_notify_event.empty() || !m_user || m_svc.notifier == nullptr || !m_cfg.notify.enabled) return;

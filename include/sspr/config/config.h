@@ -83,6 +83,35 @@ struct MethodsConfig {
   std::vector<std::string> admin_groups;  // empty: AD's privileged groups
 };
 
+struct RegistrationConfig {
+  bool require = false;           // walk users through registration at sign-in
+  int reconfirm_days = 0;         // ask to reconfirm after this many days (0 = never)
+  int skips_allowed = 3;          // times a user may postpone registration
+  std::vector<std::string> services = {"login", "sshd", "gdm-password", "su", "su-l", "sspr-enroll"};
+  int cooldown_hours = 24;        // a newly added method may reset only after this
+};
+
+struct TotpConfig {
+  bool enabled = false;
+  std::string issuer = "sspr";
+};
+
+struct QuestionsConfig {
+  bool enabled = false;
+  int register_count = 3;
+  int ask_count = 3;
+  int min_answer_length = 3;
+  std::vector<std::string> predefined = {
+      "In what city were you born?", "What was the name of your first pet?",
+      "What was the name of your first school?", "What was your childhood nickname?",
+      "What is the name of the street you grew up on?", "What was the make of your first car?"};
+};
+
+struct StoreConfig {
+  std::string backend = "lmdb";            // lmdb | directory
+  std::string attribute = "ssprEnrolment"; // directory backend
+};
+
 struct NotifyConfig {
   bool enabled = true;                      // mail the user after reset/unlock/change
   std::string primary_attribute = "mail";   // besides [email] attribute (the alternate)
@@ -104,6 +133,10 @@ struct Config {
   PhoneConfig voice{false, "mobile", "telephoneNumber", "",
                     "Your password reset code is {code_spaced}. Again: {code_spaced}.", {}};
   MethodsConfig methods;
+  RegistrationConfig registration;
+  TotpConfig totp;
+  QuestionsConfig questions;
+  StoreConfig store;
 };
 
 // Parse `path`. On failure the Error's detail holds every problem found,

@@ -26,6 +26,8 @@ class Dialogue {
   // came in time; kProtocol when the module broke the protocol.
   Result<Secret> Ask(wire::MsgId id, bool echo, std::uint8_t flags = 0,
                      std::vector<std::string> params = {});
+  // Send the queued lines now, with no prompt (long output, e.g. a QR code).
+  Status Flush();
   // Send the queued lines and the outcome; ends the dialogue.
   Status Finish(wire::Outcome outcome);
 

@@ -22,6 +22,7 @@
 #include "sspr/method/gateway.h"
 #include "sspr/method/notify.h"
 #include "sspr/policy/banned.h"
+#include "sspr/store/enrolment.h"
 
 namespace sspr::flow {
 
@@ -51,6 +52,8 @@ struct Services {
   policy::BannedListSource* banned = nullptr;
   const method::Notifier* notifier = nullptr;  // null: no notifications
   const method::Gateway* gateway = nullptr;    // null: no SMS/voice
+  store::EnrolmentStore* enrolment = nullptr;  // null: no registration store
+  const Secret* helper_key = nullptr;          // seals TOTP seeds (32 bytes)
   AccountLocks* locks = nullptr;
 };
 
@@ -72,5 +75,17 @@ void RunReset(const Services& svc, const Caller& caller, Dialogue& dlg);
 // then leaves it to pam_unix & co). `expired`: the login found the password
 // expired or marked must-change.
 void RunChange(const Services& svc, const Caller& caller, Dialogue& dlg, bool expired);
+
+// Accounts in admin groups: adminCount=1, or nested membership of a group
+// in [methods] admin_groups (default: AD's privileged groups).
+Result<bool> IsAdminAccount(const Services& svc, const ad::UserEntry& user);
+
+// Registration of verification methods (authenticator app, security
+// questions) for the caller's own account: at sign-in (account phase,
+// `at_login`: only when due, skippable a configured number of times) or on
+// request (sspr-enroll). It is an authentication event: the password is
+// verified against the directory first, and a first registration also needs
+// an allowed service. Every change is audited and mailed to the user.
+void RunEnrol(const Services& svc, const Caller& caller, Dialogue& dlg, bool at_login);
 
 }  // namespace sspr::flow

@@ -64,6 +64,41 @@ enum class MsgId : std::uint16_t {
   kCodeCalling = 69,          // %1 masked phone, %2 minutes
   kSecondMethodNeeded = 70,
   kNotEnoughMethods = 71,     // %1 methods required
+  kOptionTotp = 72,           // %1 number
+  kOptionQuestions = 73,      // %1 number
+  kTotpPrompt = 74,
+  kQuestionPrompt = 75,       // %1 question text
+  kAnswersWrong = 76,         // %1 tries left
+  kEnrolIntro = 77,           // %1 account
+  kEnrolDueSkippable = 78,    // %1 skips left
+  kEnrolDue = 79,
+  kEnrolChoicePrompt = 80,    // %1 highest number
+  kEnrolOptionTotp = 81,      // %1 number
+  kEnrolOptionQuestions = 82, // %1 number
+  kEnrolOptionDone = 83,      // %1 number
+  kQrLines = 84,              // %1 several lines of a QR code
+  kTotpUri = 85,              // %1 otpauth URI
+  kTotpConfirmPrompt = 86,
+  kTotpConfirmed = 87,
+  kTotpWrong = 88,
+  kQuestionChoose = 89,       // %1 number, %2 question
+  kQuestionChoicePrompt = 90, // %1 highest number
+  kAnswerPrompt = 91,
+  kAnswerConfirmPrompt = 92,
+  kAnswerTooShort = 93,       // %1 minimum length
+  kAnswerContainsQuestion = 94,
+  kQuestionsSaved = 95,
+  kEnrolPasswordWrong = 96,
+  kEnrolNotAllowedHere = 97,
+  kReconfirmIntro = 98,
+  kReconfirmMethod = 99,      // %1 method line
+  kReconfirmPrompt = 100,
+  kReconfirmed = 101,
+  kEnrolSkipped = 102,
+  kEnrolNothingToAdd = 103,
+  kEnrolUnavailable = 104,
+  kEnrolSkipPrompt = 105,
+  kAnswersDiffer = 106,
 };
 
 // Render one message. Unknown ids render their parameters (or a generic

@@ -81,7 +81,11 @@ inline constexpr std::uint8_t kMaxFlow = 4;
 inline constexpr std::uint8_t kStartFlagNone = 0;
 // kStartFlagExpired (kChange only): libpam asked for PAM_CHANGE_EXPIRED_AUTHTOK.
 inline constexpr std::uint8_t kStartFlagExpired = 0x01;
-inline constexpr std::uint8_t kStartFlagsKnown = 0x01;
+// kStartFlagAtLogin (kEnrol only): registration offered in the account
+// phase of a login (skippable, only when due); without it the user asked
+// (sspr-enroll).
+inline constexpr std::uint8_t kStartFlagAtLogin = 0x02;
+inline constexpr std::uint8_t kStartFlagsKnown = 0x03;
 
 enum class Style : std::uint8_t {
   kInfo = 1,
@@ -98,7 +102,11 @@ inline constexpr std::uint8_t kItemNewAuthtok = 0x01;
 // kItemOldAuthtok: the answer is the current password (a change flow); the
 // module keeps it and hands it on as PAM_OLDAUTHTOK after a confirmed write.
 inline constexpr std::uint8_t kItemOldAuthtok = 0x02;
-inline constexpr std::uint8_t kItemFlagsKnown = 0x03;
+// kItemUseAuthtok: the helper asks for the password this login has just
+// proved (account phase). A module that kept it answers without showing the
+// prompt; the helper verifies it against the directory either way.
+inline constexpr std::uint8_t kItemUseAuthtok = 0x04;
+inline constexpr std::uint8_t kItemFlagsKnown = 0x07;
 
 // Answer flags.
 inline constexpr std::uint8_t kAnswerNone = 0x01;      // step had no prompt
