@@ -71,10 +71,10 @@ class Ssprd:
                     f.write("%s = %s\n" % (k, v))
         os.chmod(self.conf, 0o644)
 
-    def start(self):
+    def start(self, env=None):
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen([SSPRD, "--config", self.conf], stdout=logf, stderr=logf,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         h.register_cleanup(self.stop)
         deadline = time.time() + 15
         while time.time() < deadline:
@@ -245,3 +245,18 @@ def voice_code(rec):
     m = re.search(r"code is ((?:\d )+\d)\.", rec["fields"]["Twiml"][0])
     assert m, rec
     return m.group(1).replace(" ", "")
+
+
+def totp(secret_b32, t=None, digits=6, period=30):
+    """RFC 6238 (SHA-1) in the test, from the otpauth URI's secret."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    import time as _time
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    counter = int((_time.time() if t is None else t) // period)
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    code = (struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % (10 ** digits)
+    return str(code).zfill(digits)
