@@ -27,6 +27,7 @@
 #include "sspr/method/notify.h"
 #include "sspr/openldap/client.h"
 #include "sspr/store/enrolment.h"
+#include "sspr/store/throttle.h"
 #include "sspr/util/files.h"
 #include "sspr/wire/codec.h"
 
@@ -176,6 +177,24 @@ int main(int argc, char** argv) {
     fake_key = sspr::Secret(derived, sizeof derived);
     sodium_memzero(derived, sizeof derived);
   }
+  // Abuse limits, kept across restarts. Opened before any thread starts (the
+  // store checks itself in a child process at open).
+  sspr::store::ThrottleConfig tc;
+  tc.account_failures = static_cast<std::uint32_t>(cfg->throttle.failures);
+  tc.method_failures = tc.account_failures;
+  tc.account_window_s = cfg->throttle.window_s;
+  tc.account_block_s = cfg->throttle.block_s;
+  tc.source_failures = static_cast<std::uint32_t>(cfg->throttle.source_failures);
+  tc.source_window_s = cfg->throttle.window_s;
+  tc.source_block_s = cfg->throttle.block_s;
+  tc.sends_short_max = static_cast<std::uint32_t>(cfg->throttle.sends_per_minute);
+  tc.sends_long_max = static_cast<std::uint32_t>(cfg->throttle.sends_per_day);
+  tc.paid_sends_max = static_cast<std::uint32_t>(cfg->throttle.paid_budget_per_day);
+  auto throttle = sspr::store::Throttle::Open(cfg->helper.state_dir + "/throttle", tc);
+  if (!throttle) {
+    std::fprintf(stderr, "ssprd: throttle store: %s\n", throttle.error().detail.c_str());
+    return 1;
+  }
   std::unique_ptr<sspr::store::EnrolmentStore> enrolment;
   if (cfg->store.backend == "directory") {
     auto* ad_client = dynamic_cast<sspr::ad::Client*>(directory.get());
@@ -205,6 +224,7 @@ int main(int argc, char** argv) {
   svc.gateway = gateway ? &*gateway : nullptr;
   svc.enrolment = enrolment.get();
   svc.helper_key = &helper_key.value();
+  svc.throttle = throttle->get();
   svc.banned = banned.configured() ? &banned : nullptr;
   svc.locks = &locks;
 

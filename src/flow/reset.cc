@@ -126,6 +126,10 @@ class ResetRun {
   Result<Option> Choose(const std::vector<Option>& offer);
   bool Verify(const Option& option);
   bool VerifyKnowledge(const Option& option);
+  // Throttle: record a failure in advance (nullopt: the store failed and the
+  // flow has been ended); EndCheck removes it after a right answer.
+  std::optional<store::Decision> BeginCheck(const std::string& method);
+  void EndCheck(const store::Decision& d);
   bool CheckTotp(std::string_view code);
   bool CheckAnswers(const std::vector<std::size_t>& picked, const std::vector<Secret>& answers);
   Status SendCode(const Option& option, const Secret& code);
@@ -223,11 +227,26 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
       if (m_options.empty()) reason = "not_enrolled";
     }
   }
+  if (reason.empty() && m_svc.throttle != nullptr) {
+    auto state = m_svc.throttle->IsBlocked(m_caller.account);
+    if (!state) {
+      m_svc.audit->Admin(LOG_ERR, "throttle store: " + state.error().detail);
+      Audit("reset_ended", {{"result", "not_written"}, {"reason", "throttle_unavailable"}});
+      m_dlg.SayError(MsgId::kServiceUnavailable);
+      m_dlg.Say(MsgId::kHelpdesk, {m_cfg.flow.helpdesk});
+      return End(Outcome::kUnavailable);
+    }
+    // A blocked account walks the same path and gets nothing sent.
+    if (state->blocked) reason = "throttled";
+  }
   if (reason.empty()) {
     m_user = std::move(found.value());
   } else {
     Audit("reset_ineligible", {{"reason", reason}});
-    m_options = FakeOptions();
+    // A throttled account keeps its real (masked) menu, so the block does
+    // not show; everything else gets a stable fake one.
+    if (reason != "throttled") m_options = FakeOptions();
+    for (auto& o : m_options) o.destination.clear();
   }
 
   // One method per distinct family, m_required times.
@@ -425,7 +444,11 @@ bool ResetRun::VerifyKnowledge(const Option& option) {
     }
     std::int64_t answered_at = wire::NowMs();
     --tries;  // spent before checking
-    bool ok = m_user && (questions ? CheckAnswers(picked, answers) : CheckTotp(code->view()));
+    auto ticket = BeginCheck(option.id);
+    if (!ticket) return false;
+    bool ok = m_user && ticket->allowed &&
+              (questions ? CheckAnswers(picked, answers) : CheckTotp(code->view()));
+    if (ok) EndCheck(*ticket);
     if (ok) {
       Audit("code_verified", {{"method", option.id}});
       m_verified.push_back(option.id);
@@ -442,6 +465,34 @@ bool ResetRun::VerifyKnowledge(const Option& option) {
     }
     m_dlg.SayError(questions ? MsgId::kAnswersWrong : MsgId::kCodeWrong, {std::to_string(tries)});
   }
+}
+
+std::optional<store::Decision> ResetRun::BeginCheck(const std::string& method) {
+  store::Decision allow;
+  allow.allowed = true;
+  if (m_svc.throttle == nullptr) return allow;
+  std::string source = !m_caller.rhost.empty() ? "rhost:" + m_caller.rhost
+                       : !m_caller.tty.empty() ? "tty:" + m_caller.tty
+                                               : std::string("local");
+  auto d = m_svc.throttle->BeginVerification(m_caller.account, method, source);
+  if (!d) {
+    m_svc.audit->Admin(LOG_ERR, "throttle store: " + d.error().detail);
+    Audit("reset_ended", {{"result", "not_written"}, {"reason", "throttle_unavailable"}});
+    m_dlg.SayError(MsgId::kServiceUnavailable);
+    End(Outcome::kUnavailable);
+    return std::nullopt;
+  }
+  if (!d->allowed)
+    Audit("verification_blocked", {{"method", method},
+                                   {"limit", std::to_string(static_cast<int>(d->limit))},
+                                   {"retry_after_s", std::to_string(d->retry_after_s)}});
+  return *d;
+}
+
+void ResetRun::EndCheck(const store::Decision& d) {
+  if (m_svc.throttle == nullptr || d.ticket.id == 0) return;
+  if (auto st = m_svc.throttle->Succeeded(d.ticket); !st)
+    m_svc.audit->Admin(LOG_WARNING, "throttle store: " + st.error().detail);
 }
 
 bool ResetRun::CheckTotp(std::string_view code) {
@@ -595,7 +646,19 @@ bool ResetRun::Verify(const Option& option) {
   std::int64_t now = m_svc.now_ms();
   method::OneTimeCode otp(code.Clone(), binding,
                           now + static_cast<std::int64_t>(f.code_lifetime_s) * 1000, f.code_tries);
-  if (m_user) {
+  bool send = m_user.has_value();
+  if (send && m_svc.throttle != nullptr) {
+    auto d = m_svc.throttle->BeginSend(m_caller.account, option.id + ":" + option.destination,
+                                       option.id != "email");
+    if (!d || !d->allowed) {
+      // Capped (or the store failed): same words, nothing sent.
+      send = false;
+      Audit("send_refused", {{"method", option.id},
+                             {"reason", d ? "cap" : "throttle_unavailable"},
+                             {"retry_after_s", d ? std::to_string(d->retry_after_s) : "0"}});
+    }
+  }
+  if (send) {
     // The send is acknowledged before it is attempted (same timing for all).
     auto c = std::make_shared<Secret>(code.Clone());  // std::function needs copyable captures
     m_delivery.Start([this, option, c]() { return SendCode(option, *c); });
@@ -639,11 +702,16 @@ bool ResetRun::Verify(const Option& option) {
       std::int64_t left = answered_at + f.min_response_ms - wire::NowMs();
       if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(left));
     };
+    // The failure is counted before the answer is checked (SECURITY.md
+    // rule 11); a blocked account's answer is never checked.
+    auto ticket = BeginCheck(option.id);
+    if (!ticket) return false;
     // An ineligible account verifies against a binding no code can match;
     // so does a code whose destination changed in AD since it was sent.
-    bool current = m_user && DestinationStillCurrent(option);
+    bool current = m_user && ticket->allowed && DestinationStillCurrent(option);
     std::string_view check_binding = current ? std::string_view(binding) : std::string_view();
     method::CodeCheck r = otp.Verify(answer->view(), check_binding, m_svc.now_ms());
+    if (r == method::CodeCheck::kOk) EndCheck(*ticket);
     switch (r) {
       case method::CodeCheck::kOk:
         Audit("code_verified", {{"method", option.id}});

@@ -61,6 +61,9 @@ class Ssprd:
             # Samba lists no password-policy-hints control (HARNESS-NOTES).
             "policy": {"history_on_reset": "proceed"},
             "notify": {"template_dir": os.path.join(SOURCE, "conf", "templates")},
+            # Tests send many codes to few accounts from one source; the
+            # limits themselves are tested in test_throttle_flow.py.
+            "throttle": {"sends_per_minute": "10", "sends_per_day": "1000", "source_failures": "1000"},
         }
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)

@@ -107,6 +107,16 @@ struct QuestionsConfig {
       "What is the name of the street you grew up on?", "What was the make of your first car?"};
 };
 
+struct ThrottleLimits {
+  int failures = 5;            // failed verifications per account in the window
+  int window_s = 86400;
+  int block_s = 86400;
+  int source_failures = 20;    // per rhost / tty claim
+  int sends_per_minute = 1;    // per account and per destination
+  int sends_per_day = 10;
+  int paid_budget_per_day = 200;  // SMS + calls, all accounts (toll fraud)
+};
+
 struct StoreConfig {
   std::string backend = "lmdb";            // lmdb | directory
   std::string attribute = "ssprEnrolment"; // directory backend
@@ -137,6 +147,7 @@ struct Config {
   TotpConfig totp;
   QuestionsConfig questions;
   StoreConfig store;
+  ThrottleLimits throttle;
 };
 
 // Parse `path`. On failure the Error's detail holds every problem found,

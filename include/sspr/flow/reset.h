@@ -23,6 +23,7 @@
 #include "sspr/method/notify.h"
 #include "sspr/policy/banned.h"
 #include "sspr/store/enrolment.h"
+#include "sspr/store/throttle.h"
 
 namespace sspr::flow {
 
@@ -54,6 +55,7 @@ struct Services {
   const method::Gateway* gateway = nullptr;    // null: no SMS/voice
   store::EnrolmentStore* enrolment = nullptr;  // null: no registration store
   const Secret* helper_key = nullptr;          // seals TOTP seeds (32 bytes)
+  store::Throttle* throttle = nullptr;         // null: no abuse limits (tests of other parts)
   AccountLocks* locks = nullptr;
 };
 
