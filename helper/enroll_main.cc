@@ -6,58 +6,15 @@
 // Runs as the calling user: ssprd binds the account to the caller's uid
 // (SO_PEERCRED), so nobody can enrol for someone else. The dialogue is the
 // helper's; this program only shows it on the terminal.
-#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
-#include <iostream>
 #include <string>
 
-#include "sspr/wire/catalog.h"
+#include "terminal.h"
 #include "sspr/wire/client.h"
 
-namespace {
-
-bool ReadLine(std::string& out, bool echo) {
-  struct termios saved {};
-  bool restore = false;
-  if (!echo && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
-    struct termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
-  }
-  bool ok = static_cast<bool>(std::getline(std::cin, out));
-  if (restore) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-    std::fputc('\n', stdout);
-  }
-  return ok;
-}
-
-bool Converse(const std::vector<sspr::wire::Item>& items, std::string& answer) {
-  using sspr::wire::Style;
-  for (const auto& it : items) {
-    std::string text = sspr::wire::Render(it.msg, it.params);
-    switch (it.style) {
-      case Style::kInfo:
-        std::printf("%s\n", text.c_str());
-        break;
-      case Style::kError:
-        std::fprintf(stderr, "%s\n", text.c_str());
-        break;
-      case Style::kPromptEchoOff:
-      case Style::kPromptEchoOn:
-        std::printf("%s", text.c_str());
-        std::fflush(stdout);
-        return ReadLine(answer, it.style == Style::kPromptEchoOn);
-    }
-  }
-  std::fflush(stdout);
-  return true;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string socket = "/run/sspr/ssprd.sock";
@@ -81,7 +38,7 @@ int main(int argc, char** argv) {
   start.service = "sspr-enroll";
   if (const char* tty = ttyname(STDIN_FILENO)) start.tty = tty;
   sspr::wire::ClientResult res;
-  bool ok = sspr::wire::RunClientDialogue(fd, start, 600000, Converse, nullptr, res);
+  bool ok = sspr::wire::RunClientDialogue(fd, start, 600000, sspr::helper::TerminalConverse, nullptr, res);
   close(fd);
   if (!ok) {
     std::fprintf(stderr, "sspr-enroll: %s\n", res.error.c_str());

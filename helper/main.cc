@@ -225,6 +225,8 @@ int main(int argc, char** argv) {
   svc.enrolment = enrolment.get();
   svc.helper_key = &helper_key.value();
   svc.throttle = throttle->get();
+  sspr::store::EnrolmentCodes codes(cfg->helper.state_dir + "/enrolment-codes");
+  svc.codes = &codes;
   svc.banned = banned.configured() ? &banned : nullptr;
   svc.locks = &locks;
 

@@ -197,8 +197,15 @@ void Server::Session(int fd) {
           r.items.push_back({wire::Style::kError, 0,
                              static_cast<std::uint16_t>(wire::MsgId::kServiceUnavailable), {}});
           (void)wire::SendFrame(fd, wire::Encode(r), wire::NowMs() + 5000);
+        } else if (start.flow == wire::Flow::kAdmin && cred.uid != 0) {
+          m_svc.audit->Event("request_refused", {{"uid", std::to_string(cred.uid)},
+                                                 {"account", start.account},
+                                                 {"reason", "admin operations need root"}});
+          wire::ResultMsg r;
+          r.outcome = wire::Outcome::kUnavailable;
+          (void)wire::SendFrame(fd, wire::Encode(r), wire::NowMs() + 5000);
         } else if (start.flow != wire::Flow::kReset && start.flow != wire::Flow::kChange &&
-                   start.flow != wire::Flow::kEnrol) {
+                   start.flow != wire::Flow::kEnrol && start.flow != wire::Flow::kAdmin) {
           wire::ResultMsg r;
           r.outcome = wire::Outcome::kUnavailable;
           r.items.push_back({wire::Style::kError, 0,
@@ -219,6 +226,8 @@ void Server::Session(int fd) {
             flow::RunChange(m_svc, caller, dlg, (start.flags & wire::kStartFlagExpired) != 0);
           else if (start.flow == wire::Flow::kEnrol)
             flow::RunEnrol(m_svc, caller, dlg, (start.flags & wire::kStartFlagAtLogin) != 0);
+          else if (start.flow == wire::Flow::kAdmin)
+            flow::RunAdmin(m_svc, caller, dlg, start.flags);
           else
             flow::RunReset(m_svc, caller, dlg);
         }

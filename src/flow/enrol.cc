@@ -161,9 +161,31 @@ void EnrolRun::Run() {
   const bool first = m_enrol.registered_at == 0;
   const auto& svcs = m_cfg.registration.services;
   if (first && std::find(svcs.begin(), svcs.end(), m_caller.service) == svcs.end()) {
-    Audit("registration_refused", {{"reason", "service_not_allowed"}});
-    m_dlg.SayError(MsgId::kEnrolNotAllowedHere);
-    return (void)m_dlg.Finish(m_at_login ? Outcome::kCancelled : Outcome::kNotWritten);
+    // Not a trusted context: only an admin-issued one-time code will do.
+    bool ok = false;
+    if (m_svc.codes != nullptr) {
+      auto code = m_dlg.Ask(MsgId::kEnrolCodePrompt, true);
+      if (code && !code->empty()) {
+        bool allowed = true;
+        store::Ticket ticket;
+        if (m_svc.throttle != nullptr) {
+          auto d = m_svc.throttle->BeginVerification(m_user.sam_account_name, "enrolment_code",
+                                                     "service:" + m_caller.service);
+          allowed = d && d->allowed;
+          if (d) ticket = d->ticket;
+        }
+        auto used = allowed ? m_svc.codes->Consume(m_user.sam_account_name, code->view(), NowS())
+                            : Result<bool>(false);
+        ok = used && *used;
+        if (ok && m_svc.throttle != nullptr && ticket.id != 0) (void)m_svc.throttle->Succeeded(ticket);
+      }
+    }
+    if (!ok) {
+      Audit("registration_refused", {{"reason", "service_not_allowed"}});
+      m_dlg.SayError(m_svc.codes != nullptr ? MsgId::kEnrolCodeWrong : MsgId::kEnrolNotAllowedHere);
+      return (void)m_dlg.Finish(m_at_login ? Outcome::kCancelled : Outcome::kNotWritten);
+    }
+    Audit("enrolment_code_used");
   }
 
   bool changed = false;

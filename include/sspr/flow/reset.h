@@ -24,6 +24,7 @@
 #include "sspr/policy/banned.h"
 #include "sspr/store/enrolment.h"
 #include "sspr/store/throttle.h"
+#include "sspr/store/enrolment_codes.h"
 
 namespace sspr::flow {
 
@@ -56,6 +57,7 @@ struct Services {
   store::EnrolmentStore* enrolment = nullptr;  // null: no registration store
   const Secret* helper_key = nullptr;          // seals TOTP seeds (32 bytes)
   store::Throttle* throttle = nullptr;         // null: no abuse limits (tests of other parts)
+  store::EnrolmentCodes* codes = nullptr;      // admin-issued enrolment codes
   AccountLocks* locks = nullptr;
 };
 
@@ -89,5 +91,12 @@ Result<bool> IsAdminAccount(const Services& svc, const ad::UserEntry& user);
 // verified against the directory first, and a first registration also needs
 // an allowed service. Every change is audited and mailed to the user.
 void RunEnrol(const Services& svc, const Caller& caller, Dialogue& dlg, bool at_login);
+
+// sspr-admin operations on caller.account (the server allows root only):
+// `op` is one of the kStartFlagAdmin* bits. Status shows what is registered
+// (never a secret) and the throttle state; a code is issued for a first
+// registration from anywhere; clear removes the registration and tells the
+// user; unblock lifts a throttle block. All are audited.
+void RunAdmin(const Services& svc, const Caller& caller, Dialogue& dlg, std::uint8_t op);
 
 }  // namespace sspr::flow

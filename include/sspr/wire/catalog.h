@@ -99,6 +99,13 @@ enum class MsgId : std::uint16_t {
   kEnrolUnavailable = 104,
   kEnrolSkipPrompt = 105,
   kAnswersDiffer = 106,
+  kEnrolCodePrompt = 107,
+  kEnrolCodeWrong = 108,
+  kAdminLine = 109,           // %1 label, %2 value
+  kAdminCodeIssued = 110,     // %1 code, %2 hours valid
+  kAdminCleared = 111,        // %1 account
+  kAdminUnblocked = 112,      // %1 account
+  kAdminNoSuchUser = 113,     // %1 account
 };
 
 // Render one message. Unknown ids render their parameters (or a generic

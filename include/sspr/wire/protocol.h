@@ -74,9 +74,10 @@ enum class Flow : std::uint8_t {
   kReset = 1,   // forgot password: verify, then admin reset in AD
   kUnlock = 2,  // reserved: verify, then unlock only
   kChange = 3,  // reserved: user change (old + new)
-  kEnrol = 4,   // reserved: register methods
+  kEnrol = 4,   // register methods (sspr-enroll, or the account phase)
+  kAdmin = 5,   // sspr-admin operations on `account`; root callers only
 };
-inline constexpr std::uint8_t kMaxFlow = 4;
+inline constexpr std::uint8_t kMaxFlow = 5;
 
 inline constexpr std::uint8_t kStartFlagNone = 0;
 // kStartFlagExpired (kChange only): libpam asked for PAM_CHANGE_EXPIRED_AUTHTOK.
@@ -85,7 +86,13 @@ inline constexpr std::uint8_t kStartFlagExpired = 0x01;
 // phase of a login (skippable, only when due); without it the user asked
 // (sspr-enroll).
 inline constexpr std::uint8_t kStartFlagAtLogin = 0x02;
-inline constexpr std::uint8_t kStartFlagsKnown = 0x03;
+// kAdmin operations (exactly one): show status, issue a one-time enrolment
+// code, clear the registration, lift a throttle block.
+inline constexpr std::uint8_t kStartFlagAdminStatus = 0x04;
+inline constexpr std::uint8_t kStartFlagAdminCode = 0x08;
+inline constexpr std::uint8_t kStartFlagAdminClear = 0x10;
+inline constexpr std::uint8_t kStartFlagAdminUnblock = 0x20;
+inline constexpr std::uint8_t kStartFlagsKnown = 0x3F;
 
 enum class Style : std::uint8_t {
   kInfo = 1,
