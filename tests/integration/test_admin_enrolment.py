@@ -9,6 +9,8 @@ shipped LDIF says), SMTP sink and libpam:
 - [registration] services = login only: sspr-enroll (service sspr-enroll)
   needs an admin-issued one-time code for a first registration; a wrong
   code is refused, the issued one works once;
+- a reset with the authenticator app alone; reconfirmation at login once
+  the registration is older than reconfirm_days;
 - sspr-admin status shows what is registered without secrets; clear removes
   it and mails the user; unblock lifts a throttle block;
 """
@@ -65,11 +67,13 @@ def main():
     os.chmod(host1, 0o755)
     ssprd = e.Ssprd(host1, dc, smtp.port, extra=extra).start(env=nss)
 
+    current = {"user3": h.PASSWORDS["user3"]}
+
     def enroll(code=None):
         child = pexpect.spawn(ENROLL, ["--socket", ssprd.sock], encoding="utf-8", timeout=30,
                               preexec_fn=lambda: (os.setgid(20003), os.setuid(20003)))
         child.expect_exact("Password: ")
-        child.sendline(h.PASSWORDS["user3"])
+        child.sendline(current["user3"])
         child.expect_exact("Enrolment code from your help desk: ")
         child.sendline(code or "0000000000")
         return child
@@ -108,6 +112,55 @@ def main():
     assert re.search(r"authenticator app: registered \d{4}-", out), out
     assert secret not in out and "otpauth" not in out, "status shows a secret"
     assert ssprd2.stop() == 0
+
+    # A reset with the authenticator app alone ([methods] required = 1).
+    pam, env = e.make_pam(host1, dc, ssprd)
+    sspr = "%s socket=%s timeout=30" % (e.PAM_SSPR, ssprd.sock)
+    pam.add_service("login", [
+        "auth [success=ok ignore=ignore default=die] %s" % sspr,
+        "auth required %s use_first_pass" % e.PAM_KRB5,
+        "account [success=ok ignore=ignore default=die] %s" % sspr,
+        "account required %s" % e.PAM_PERMIT])
+    login = e.Login(env, "user3", service="login")
+    login.expect(e.PASSWORD_PROMPT)
+    login.send("")
+    login.expect(e.CHOOSE_PROMPT_START)
+    n = re.search(r"(\d)\) with a code from your authenticator app", login.transcript[-1]).group(1)
+    login.send(n)
+    login.expect("Code from your authenticator app (Enter to cancel): ")
+    login.send(e.totp(secret, time.time() + 30))  # the enrolment spent this step
+    login.expect(e.NEW_PROMPT)
+    login.send("App-Alone-Reset-3")
+    login.expect(e.RETYPE_PROMPT)
+    login.send("App-Alone-Reset-3")
+    status, _ = login.finish()
+    assert status == 0 and dc.can_bind("user3", "App-Alone-Reset-3"), login.screen()
+    current["user3"] = "App-Alone-Reset-3"
+
+    # Reconfirmation: make the registration three days old (the record's
+    # header: magic, version, flags, registered_at, reconfirmed_at, BE i64),
+    # then sign in: the account phase asks to reconfirm; "yes" records it.
+    import struct
+    raw = bytearray(dc.get_attr("user3", "ssprEnrolment")[0])
+    assert raw[:4] == b"SSPE", raw[:8]
+    old = int(time.time()) - 3 * 86400
+    raw[6:22] = struct.pack(">qq", old, old)
+    dc.set_attr("user3", "ssprEnrolment", bytes(raw))
+    child = pexpect.spawn("pamtester", ["-v", "login", "user3", "authenticate", "acct_mgmt"],
+                          env=env, encoding="utf-8", timeout=30)
+    child.expect_exact(e.PASSWORD_PROMPT)
+    child.sendline("App-Alone-Reset-3")
+    child.expect_exact("Please confirm that your verification methods are still yours:")
+    child.expect_exact("authenticator app")
+    child.expect_exact("Are these still correct? (yes/no): ")
+    child.sendline("yes")
+    child.expect_exact("Thank you, your methods are confirmed.")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    raw = dc.get_attr("user3", "ssprEnrolment")[0]
+    reconfirmed = struct.unpack(">q", raw[14:22])[0]
+    assert reconfirmed > time.time() - 60, "reconfirmation not recorded"
 
     # Unblock: five wrong codes block user4; the admin lifts it.
     login = e.Login(e.make_pam(host1, dc, ssprd)[1], "user4")

@@ -12,7 +12,9 @@ questions, with the real DC, SMTP sink, ssprd and libpam:
 - sspr-enroll, run as user2's uid (nss_wrapper maps it for ssprd), registers
   security questions (refusing an answer that is a word of its question);
   a reset with email + questions succeeds, wrong answers are refused;
-- every registration change is mailed to the user.
+- every registration change is mailed to the user;
+- made an admin, the same user is not offered questions and is sent to the
+  help desk (admins need two methods and may not use questions).
 """
 import os
 import re
@@ -206,6 +208,30 @@ def main():
     login.send("Questions-Reset-22")
     status, _ = login.finish()
     assert status == 0, login.screen()
+    assert dc.can_bind("user2", "Questions-Reset-22")
+
+    # 6. The same user as an admin: questions are never offered, so email
+    #    alone is not enough and the user is sent to the help desk.
+    assert ssprd.stop() == 0
+    dc.set_attr("user2", "adminCount", ["1"])
+    ssprd = e.Ssprd(work, dc, smtp.port, extra={
+        "methods": {"required": "1"},
+        "policy": {"allow_protected_accounts": "yes", "history_on_reset": "proceed"},
+        "questions": {"enabled": "yes", "register": "3", "ask": "2"},
+        "registration": {"cooldown_hours": "0"}}).start(
+            env=dict(os.environ, LD_PRELOAD=NSS_WRAPPER_LIB, NSS_WRAPPER_PASSWD=passwd,
+                     NSS_WRAPPER_GROUP=group))
+    pam, env = e.make_pam(work, dc, ssprd)
+    time.sleep(0.5)  # the last notification has landed
+    n = len(smtp.messages_to("user2.alt@example.org"))
+    login = e.Login(env, "user2")
+    login.expect(e.PASSWORD_PROMPT)
+    login.send("")
+    login.expect(e.CODE_PROMPT)  # one method offered: no menu, no questions
+    login.send(e.code_from(smtp.wait_for("user2.alt@example.org", timeout=15, after=n)))
+    login.expect("This account needs 2 different verification methods, but has fewer registered.")
+    status, _ = login.finish()
+    assert status != 0 and "security questions" not in login.screen(), login.screen()
     assert dc.can_bind("user2", "Questions-Reset-22")
     assert ssprd.stop() == 0
     smtp.stop()
