@@ -55,6 +55,7 @@ class EnrolRun {
   int Families() const;
   std::vector<std::string> MethodLines() const;
   bool RegisterTotp();
+  bool VerifyExisting();
   bool RegisterQuestions();
   void Save(bool changed);
 
@@ -212,6 +213,10 @@ void EnrolRun::Run() {
     if (m_cfg.questions.enabled && !m_admin &&
         static_cast<int>(m_enrol.questions.size()) < m_cfg.questions.register_count)
       menu.push_back({MsgId::kEnrolOptionQuestions, 2});
+    // Changing what exists needs an existing method (SECURITY.md rule 4);
+    // not offered inside a login.
+    if (!m_at_login && m_enrol.totp) menu.push_back({MsgId::kEnrolOptionReplaceTotp, 3});
+    if (!m_at_login && !m_enrol.questions.empty()) menu.push_back({MsgId::kEnrolOptionRemoveQuestions, 4});
     if (menu.empty()) {
       if (!changed) m_dlg.Say(MsgId::kEnrolNothingToAdd);
       break;
@@ -227,6 +232,27 @@ void EnrolRun::Run() {
     if (what == 0) break;
     if (what == 1 && RegisterTotp()) changed = true;
     if (what == 2 && RegisterQuestions()) changed = true;
+    if (what == 3 || what == 4) {
+      if (!VerifyExisting()) {
+        Audit("registration_change_refused", {{"reason", "existing_method_not_verified"}});
+        m_dlg.SayError(MsgId::kEnrolExistingNotVerified);
+        break;
+      }
+      if (what == 3) {
+        auto old = std::move(m_enrol.totp);
+        m_enrol.totp.reset();
+        if (RegisterTotp()) {
+          changed = true;
+        } else {
+          m_enrol.totp = std::move(old);  // never removed before its replacement is confirmed
+        }
+      } else {
+        m_enrol.questions.clear();
+        m_enrol.method_added_at.erase("questions");
+        Audit("method_removed", {{"method", "questions"}});
+        changed = true;
+      }
+    }
   }
   if (changed) Save(true);
   const bool still_due = Families() < required;
@@ -238,6 +264,37 @@ void EnrolRun::Run() {
     return (void)m_dlg.Finish(Outcome::kNotWritten);
   }
   (void)m_dlg.Finish(Outcome::kDone);
+}
+
+// Prove an existing registered method: the app's current code if there is
+// one, else the security questions. Counted by the throttle like a reset.
+bool EnrolRun::VerifyExisting() {
+  store::Ticket ticket;
+  if (m_svc.throttle != nullptr) {
+    auto d = m_svc.throttle->BeginVerification(m_user.sam_account_name, "registration_change",
+                                               "service:" + m_caller.service);
+    if (!d || !d->allowed) return false;
+    ticket = d->ticket;
+  }
+  bool ok = false;
+  if (m_enrol.totp) {
+    auto code = m_dlg.Ask(MsgId::kTotpPrompt, true);
+    ok = code && !code->empty() && CheckTotpCode(m_svc, m_user.sam_account_name, m_enrol, code->view());
+  } else if (!m_enrol.questions.empty()) {
+    std::vector<std::size_t> picked;
+    std::vector<Secret> answers;
+    std::size_t n = std::min<std::size_t>(m_enrol.questions.size(),
+                                          static_cast<std::size_t>(m_cfg.questions.ask_count));
+    for (std::size_t i = 0; i < n; ++i) {
+      auto a = m_dlg.Ask(MsgId::kQuestionPrompt, false, 0, {m_enrol.questions[i].custom_text});
+      if (!a) return false;
+      picked.push_back(i);
+      answers.push_back(std::move(*a));
+    }
+    ok = CheckQuestionAnswers(m_enrol, picked, answers);
+  }
+  if (ok && m_svc.throttle != nullptr && ticket.id != 0) (void)m_svc.throttle->Succeeded(ticket);
+  return ok;
 }
 
 bool EnrolRun::RegisterTotp() {

@@ -496,40 +496,11 @@ void ResetRun::EndCheck(const store::Decision& d) {
 }
 
 bool ResetRun::CheckTotp(std::string_view code) {
-  if (!m_enrol.totp || m_svc.helper_key == nullptr) return false;
-  auto seed = store::OpenSeed(*m_svc.helper_key, m_user->sam_account_name, m_enrol.totp->sealed_seed);
-  if (!seed) {
-    m_svc.audit->Admin(LOG_ERR, "TOTP seed of " + m_user->sam_account_name + ": " + seed.error().detail);
-    return false;
-  }
-  method::TotpParams params;
-  params.digits = m_enrol.totp->digits;
-  params.period = static_cast<int>(m_enrol.totp->period_s);
-  auto verifier = method::TotpVerifier::Create(std::move(*seed), params);
-  if (!verifier) return false;
-  std::int64_t last = m_enrol.totp->last_step == 0 ? method::kNoTotpStep
-                                                   : static_cast<std::int64_t>(m_enrol.totp->last_step);
-  auto step = verifier->Verify(code, static_cast<std::int64_t>(std::time(nullptr)), last);
-  if (!step) return false;
-  // Persist the step before saying yes: a code never works twice (RFC 6238 §5.2).
-  m_enrol.totp->last_step = static_cast<std::uint64_t>(*step);
-  if (auto st = m_svc.enrolment->Save(m_user->sam_account_name, m_enrol); !st) {
-    m_svc.audit->Admin(LOG_ERR, "saving the TOTP step: " + st.error().detail);
-    return false;
-  }
-  return true;
+  return m_enrol.totp && CheckTotpCode(m_svc, m_user->sam_account_name, m_enrol, code);
 }
 
 bool ResetRun::CheckAnswers(const std::vector<std::size_t>& picked, const std::vector<Secret>& answers) {
-  bool all = picked.size() == answers.size() && !picked.empty();
-  for (std::size_t i = 0; i < picked.size() && i < answers.size(); ++i) {
-    std::string norm = store::NormaliseAnswer(answers[i].view());
-    // Every answer is checked (no early exit): the same work either way.
-    bool ok = store::VerifyAnswer(m_enrol.questions[picked[i]].answer_hash, norm);
-    WipeString(norm);
-    all = all && ok;
-  }
-  return all;
+  return CheckQuestionAnswers(m_enrol, picked, answers);
 }
 
 Status ResetRun::SendCode(const Option& option, const Secret& code) {
@@ -931,6 +902,46 @@ void ResetRun::RunChange(bool expired) {
   }, {{"expired", expired ? "yes" : "no"}});
 }
 }  // namespace
+
+bool CheckTotpCode(const Services& svc, const std::string& account, store::Enrolment& enrol,
+                   std::string_view code) {
+  if (!enrol.totp || svc.helper_key == nullptr) return false;
+  auto seed = store::OpenSeed(*svc.helper_key, account, enrol.totp->sealed_seed);
+  if (!seed) {
+    svc.audit->Admin(LOG_ERR, "TOTP seed of " + account + ": " + seed.error().detail);
+    return false;
+  }
+  method::TotpParams params;
+  params.digits = enrol.totp->digits;
+  params.period = static_cast<int>(enrol.totp->period_s);
+  auto verifier = method::TotpVerifier::Create(std::move(*seed), params);
+  if (!verifier) return false;
+  std::int64_t last = enrol.totp->last_step == 0 ? method::kNoTotpStep
+                                                 : static_cast<std::int64_t>(enrol.totp->last_step);
+  auto step = verifier->Verify(code, static_cast<std::int64_t>(std::time(nullptr)), last);
+  if (!step) return false;
+  // Persist the step before saying yes: a code never works twice (RFC 6238 §5.2).
+  enrol.totp->last_step = static_cast<std::uint64_t>(*step);
+  if (auto st = svc.enrolment->Save(account, enrol); !st) {
+    svc.audit->Admin(LOG_ERR, "saving the TOTP step: " + st.error().detail);
+    return false;
+  }
+  return true;
+}
+
+bool CheckQuestionAnswers(const store::Enrolment& enrol, const std::vector<std::size_t>& picked,
+                          const std::vector<Secret>& answers) {
+  bool all = picked.size() == answers.size() && !picked.empty();
+  for (std::size_t i = 0; i < picked.size() && i < answers.size(); ++i) {
+    if (picked[i] >= enrol.questions.size()) return false;
+    std::string norm = store::NormaliseAnswer(answers[i].view());
+    // Every answer is checked (no early exit): the same work either way.
+    bool ok = store::VerifyAnswer(enrol.questions[picked[i]].answer_hash, norm);
+    WipeString(norm);
+    all = all && ok;
+  }
+  return all;
+}
 
 Result<bool> IsAdminAccount(const Services& svc, const ad::UserEntry& user) {
   if (user.admin_count != 0) return true;

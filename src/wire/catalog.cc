@@ -136,6 +136,11 @@ constexpr Entry kCatalog[] = {
     {MsgId::kAdminCleared, "The registration of %1 was cleared and the user was notified."},
     {MsgId::kAdminUnblocked, "Password reset is no longer blocked for %1."},
     {MsgId::kAdminNoSuchUser, "No directory account %1."},
+    {MsgId::kEnrolOptionReplaceTotp, "  %1) replace your authenticator app (needs its current code)"},
+    {MsgId::kEnrolOptionRemoveQuestions, "  %1) remove your security questions (needs their answers)"},
+    {MsgId::kEnrolExistingNotVerified,
+     "That could not be verified with a method you already have. Nothing was changed; if you "
+     "lost it, ask your help desk to clear your registration."},
     {MsgId::kPolicySummarySimple,
      "Your new password needs at least %1 characters and must differ from your last %2 passwords."},
 };

@@ -98,6 +98,8 @@ def main():
     child.expect_exact("Code shown by the app: ")
     child.sendline(e.totp(secret))
     child.expect_exact("Your authenticator app is registered.")
+    child.expect(r"Choose 1-\d: ")
+    child.sendline(re.search(r"(\d)\) done", child.before).group(1))
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
@@ -161,6 +163,25 @@ def main():
     raw = dc.get_attr("user3", "ssprEnrolment")[0]
     reconfirmed = struct.unpack(">q", raw[14:22])[0]
     assert reconfirmed > time.time() - 60, "reconfirmation not recorded"
+
+    # Changing a method needs an existing one: a wrong app code changes nothing.
+    rc, before = admin(ssprd.sock, "status", "user3")
+    child = pexpect.spawn(ENROLL, ["--socket", ssprd.sock], encoding="utf-8", timeout=30,
+                          preexec_fn=lambda: (os.setgid(20003), os.setuid(20003)))
+    child.expect_exact("Password: ")
+    child.sendline(current["user3"])
+    child.expect(r"(\d)\) replace your authenticator app")
+    choice = child.match.group(1)
+    child.expect(r"Choose 1-\d: ")
+    child.sendline(choice)
+    child.expect_exact("Code from your authenticator app (Enter to cancel): ")
+    child.sendline("000000")
+    child.expect_exact("That could not be verified with a method you already have. Nothing was changed")
+    child.expect(pexpect.EOF)
+    child.close()
+    rc, after = admin(ssprd.sock, "status", "user3")
+    assert re.search(r"authenticator app: .*", before).group(0) == re.search(r"authenticator app: .*", after).group(0)
+    assert 'event=registration_change_refused account="user3"' in ssprd.audit_text()
 
     # Unblock: five wrong codes block user4; the admin lifts it.
     login = e.Login(e.make_pam(host1, dc, ssprd)[1], "user4")

@@ -178,7 +178,7 @@ def main():
         answers[q] = ans
     child.expect_exact("Your security questions are registered.")
     child.expect(r"Choose 1-\d: ")
-    child.sendline("2" if "authenticator" in child.before else "1")
+    child.sendline(re.search(r"(\d)\) done", child.before).group(1))
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before

@@ -84,6 +84,14 @@ void RunChange(const Services& svc, const Caller& caller, Dialogue& dlg, bool ex
 // in [methods] admin_groups (default: AD's privileged groups).
 Result<bool> IsAdminAccount(const Services& svc, const ad::UserEntry& user);
 
+// A code from the user's authenticator app; on success the accepted step
+// is saved first (replay refusal). `enrol` is the user's record.
+bool CheckTotpCode(const Services& svc, const std::string& account, store::Enrolment& enrol,
+                   std::string_view code);
+// All `answers` right for the questions at `picked` (constant work).
+bool CheckQuestionAnswers(const store::Enrolment& enrol, const std::vector<std::size_t>& picked,
+                          const std::vector<Secret>& answers);
+
 // Registration of verification methods (authenticator app, security
 // questions) for the caller's own account: at sign-in (account phase,
 // `at_login`: only when due, skippable a configured number of times) or on

@@ -106,6 +106,9 @@ enum class MsgId : std::uint16_t {
   kAdminCleared = 111,        // %1 account
   kAdminUnblocked = 112,      // %1 account
   kAdminNoSuchUser = 113,     // %1 account
+  kEnrolOptionReplaceTotp = 114,     // %1 number
+  kEnrolOptionRemoveQuestions = 115, // %1 number
+  kEnrolExistingNotVerified = 116,
 };
 
 // Render one message. Unknown ids render their parameters (or a generic
