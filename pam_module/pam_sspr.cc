@@ -235,15 +235,24 @@ int RunDialogue(pam_handle_t* pamh, const Args& args, const std::string& user,
   return PAM_AUTHINFO_UNAVAIL;
 }
 
-int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
-  (void)flags;
-  Args args = ParseArgs(pamh, argc, argv);
+// PAM_USER, as the wire carries it: non-empty UTF-8 within its cap.
+int GetAccount(pam_handle_t* pamh, std::string& account) {
   const char* user = nullptr;
   int rc = pam_get_user(pamh, &user, nullptr);
   if (rc != PAM_SUCCESS || user == nullptr || *user == '\0') return PAM_USER_UNKNOWN;
-  std::string account(user);
+  account = user;
   if (account.size() > sspr::wire::kMaxAccount || !sspr::wire::IsValidUtf8(account))
     return PAM_USER_UNKNOWN;
+  return PAM_SUCCESS;
+}
+
+int Authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  (void)flags;
+  Args args = ParseArgs(pamh, argc, argv);
+  std::string account;
+  int rc = GetAccount(pamh, account);
+  if (rc != PAM_SUCCESS) return rc;
+  const char* user = account.c_str();
 
   if (args.use_first_pass) {
     const void* tok = nullptr;
@@ -295,12 +304,10 @@ int ChangeAuthtok(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   Args args = ParseArgs(pamh, argc, argv);
   if (flags & PAM_PRELIM_CHECK) return PAM_IGNORE;  // nothing to check before the update pass
   if (!(flags & PAM_UPDATE_AUTHTOK)) return PAM_IGNORE;
-  const char* user = nullptr;
-  int rc = pam_get_user(pamh, &user, nullptr);
-  if (rc != PAM_SUCCESS || user == nullptr || *user == '\0') return PAM_USER_UNKNOWN;
-  std::string account(user);
-  if (account.size() > sspr::wire::kMaxAccount || !sspr::wire::IsValidUtf8(account))
-    return PAM_USER_UNKNOWN;
+  std::string account;
+  int rc = GetAccount(pamh, account);
+  if (rc != PAM_SUCCESS) return rc;
+  const char* user = account.c_str();
   std::uint8_t start_flags =
       (flags & PAM_CHANGE_EXPIRED_AUTHTOK) ? sspr::wire::kStartFlagExpired : 0;
   sspr::wire::ClientResult res;
@@ -342,12 +349,9 @@ int ChangeAuthtok(pam_handle_t* pamh, int flags, int argc, const char** argv) {
 int AccountManagement(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   (void)flags;
   Args args = ParseArgs(pamh, argc, argv);
-  const char* user = nullptr;
-  int rc = pam_get_user(pamh, &user, nullptr);
-  if (rc != PAM_SUCCESS || user == nullptr || *user == '\0') return PAM_USER_UNKNOWN;
-  std::string account(user);
-  if (account.size() > sspr::wire::kMaxAccount || !sspr::wire::IsValidUtf8(account))
-    return PAM_USER_UNKNOWN;
+  std::string account;
+  int rc = GetAccount(pamh, account);
+  if (rc != PAM_SUCCESS) return rc;
   sspr::wire::ClientResult res;
   bool unreachable = false;
   rc = RunDialogue(pamh, args, account, sspr::wire::Flow::kEnrol, sspr::wire::kStartFlagAtLogin,

@@ -48,6 +48,7 @@ namespace {
 
 // Shared with the OpenLDAP client: src/ad/ldap_common.h (the wiping liblber
 // allocator, TLS handle setup, search, small text helpers).
+using internal::CheckUri;
 using internal::Describe;
 using internal::Diagnostic;
 using internal::InstallWipingAllocator;
@@ -289,26 +290,7 @@ Result<std::unique_ptr<Client>> Client::Create(DirectoryConfig config, Secret bi
   if (config.uris.empty() && config.srv_domain.empty())
     return Fail(Errc::kConfig, "directory: give uri or srv_domain");
   for (const auto& uri : config.uris) {
-    // One URI per entry: libldap would also accept a space/comma separated
-    // list and might fail over to a member we did not check.
-    for (char c : uri) {
-      if (static_cast<unsigned char>(c) <= 0x20 || c == ',' || c == 0x7f)
-        return Fail(Errc::kConfig, "directory uri '" + OneLine(uri) +
-                                       "': one URI per entry, no spaces or commas");
-    }
-    const bool ldaps = StartsWithCaseless(uri, "ldaps://");
-    if (!ldaps && !IsStartTlsUri(uri)) {
-      return Fail(Errc::kConfig, "directory uri '" + uri +
-                                     "': only ldaps:// or ldap:// (always with StartTLS) allowed");
-    }
-    LDAPURLDesc* lud = nullptr;
-    const int rc = ldap_url_parse(uri.c_str(), &lud);
-    const bool has_host = rc == LDAP_URL_SUCCESS && lud->lud_host && lud->lud_host[0] != '\0';
-    if (lud != nullptr) ldap_free_urldesc(lud);
-    if (rc != LDAP_URL_SUCCESS)
-      return Fail(Errc::kConfig, "directory uri '" + uri + "': not a valid LDAP URL");
-    if (!has_host)
-      return Fail(Errc::kConfig, "directory uri '" + uri + "': a host name is required");
+    if (Status st = CheckUri(uri); !st) return Fail(std::move(st).error());
   }
   if (config.ca_file.empty())
     return Fail(Errc::kConfig, "directory ca_file: required (the DC certificate is always verified)");

@@ -100,6 +100,14 @@ class ResetRun {
     End(e.code == Errc::kCancelled ? Outcome::kCancelled : Outcome::kNotWritten);
   }
   bool Expired() { return m_svc.now_ms() >= m_deadline; }
+  // The whole flow's deadline: past it, say so, end, and return true.
+  bool EndIfExpired(const std::string& ended_event) {
+    if (!Expired()) return false;
+    Audit(ended_event, {{"result", "not_written"}, {"reason", "flow_expired"}});
+    m_dlg.SayError(MsgId::kFlowExpired);
+    End(Outcome::kNotWritten);
+    return true;
+  }
   void StartReset(Result<ad::UserEntry> found);
   std::vector<std::string> UserAttrs() const {
     std::vector<std::string> a = {m_cfg.email.attribute};
@@ -436,12 +444,7 @@ bool ResetRun::VerifyKnowledge(const Option& option) {
       EndCancelled(Error{Errc::kCancelled, {}});
       return false;
     }
-    if (Expired()) {
-      Audit("reset_ended", {{"result", "not_written"}, {"reason", "flow_expired"}});
-      m_dlg.SayError(MsgId::kFlowExpired);
-      End(Outcome::kNotWritten);
-      return false;
-    }
+    if (EndIfExpired("reset_ended")) return false;
     std::int64_t answered_at = wire::NowMs();
     --tries;  // spent before checking
     auto ticket = BeginCheck(option.id);
@@ -660,12 +663,7 @@ bool ResetRun::Verify(const Option& option) {
       EndCancelled(Error{Errc::kCancelled, {}});
       return false;
     }
-    if (Expired()) {
-      Audit("reset_ended", {{"result", "not_written"}, {"reason", "flow_expired"}});
-      m_dlg.SayError(MsgId::kFlowExpired);
-      End(Outcome::kNotWritten);
-      return false;
-    }
+    if (EndIfExpired("reset_ended")) return false;
     // Failure replies never come sooner than the floor: real and fake
     // accounts answer alike and guessing is slowed.
     std::int64_t answered_at = wire::NowMs();
@@ -757,11 +755,7 @@ void ResetRun::PasswordLoop(std::string_view kind,
       m_dlg.SayError(MsgId::kPasswordMismatch);
       continue;
     }
-    if (Expired()) {
-      Audit(ended, {{"result", "not_written"}, {"reason", "flow_expired"}});
-      m_dlg.SayError(MsgId::kFlowExpired);
-      return End(Outcome::kNotWritten);
-    }
+    if (EndIfExpired(ended)) return;
     policy::Rule rule =
         policy::Check(pw->view(), policy, m_user->sam_account_name, m_user->display_name);
     if (rule == policy::Rule::kTooShort) {

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <utility>
 
+#include "lmdb_txn.h"
 #include "sspr/store/enrolment.h"
 
 namespace sspr::store {
@@ -45,20 +46,7 @@ std::string_view MetaValue() { return {kMetaValue, sizeof kMetaValue}; }
 MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 std::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
-struct Txn {
-  MDB_txn* t = nullptr;
-  Txn() = default;
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  ~Txn() {
-    if (t != nullptr) mdb_txn_abort(t);
-  }
-  int Commit() {
-    int rc = mdb_txn_commit(t);
-    t = nullptr;
-    return rc;
-  }
-};
+using internal::Txn;
 
 std::string Errno(const std::string& path, const char* what, int err) {
   return path + ": " + what + ": " + std::strerror(err);

@@ -1,3 +1,4 @@
+#include "lmdb_txn.h"
 #include "sspr/store/throttle.h"
 
 #include <fcntl.h>
@@ -174,21 +175,7 @@ MDB_val Val(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
 }
 
-// Aborts the transaction unless committed.
-struct Txn {
-  MDB_txn* t = nullptr;
-  Txn() = default;
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  ~Txn() {
-    if (t != nullptr) mdb_txn_abort(t);
-  }
-  int Commit() {
-    int rc = mdb_txn_commit(t);
-    t = nullptr;
-    return rc;
-  }
-};
+using internal::Txn;
 
 struct Cursor {
   MDB_cursor* c = nullptr;
