@@ -256,6 +256,16 @@ const std::vector<Key>& Schema() {
        [](Config& c, const std::string&, long n) { c.throttle.sends_per_day = static_cast<int>(n); }},
       {"throttle", "paid_budget_per_day", Kind::kInt, 0, 1000000, nullptr, false,
        [](Config& c, const std::string&, long n) { c.throttle.paid_budget_per_day = static_cast<int>(n); }},
+      {"questions", "custom", Kind::kString, 0, 0, nullptr, false,
+       [](Config& c, const std::string& v, long) {
+         // Admin-written questions of the organisation, offered with the
+         // predefined ones.
+         std::istringstream in(v);
+         for (std::string q; std::getline(in, q, '|');) {
+           auto t = Trim(q);
+           if (!t.empty()) c.questions.custom.push_back(t);
+         }
+       }},
       {"store", "backend", Kind::kChoice, 0, 0, "lmdb|directory", false,
        [](Config& c, const std::string& v, long) { c.store.backend = v; }},
       {"store", "attribute", Kind::kString, 0, 0, nullptr, false,
@@ -462,9 +472,14 @@ Result<Config> Parse(const std::string& text, const std::string& name) {
   if (cfg.questions.ask_count > cfg.questions.register_count)
     errors.push_back(name + ": [questions] ask: may not exceed register (" +
                      std::to_string(cfg.questions.register_count) + ")");
+  for (const auto& q : cfg.questions.custom)
+    if (q.size() > 200)
+      errors.push_back(name + ": [questions] custom: a question is longer than 200 bytes");
+  cfg.questions.predefined.insert(cfg.questions.predefined.end(), cfg.questions.custom.begin(),
+                                  cfg.questions.custom.end());
   if (cfg.questions.enabled &&
       static_cast<int>(cfg.questions.predefined.size()) < cfg.questions.register_count)
-    errors.push_back(name + ": [questions] predefined: needs at least `register` questions");
+    errors.push_back(name + ": [questions] predefined + custom: need at least `register` questions");
   if (cfg.directory.type == "openldap") {
     if (cfg.directory.default_policy_dn.empty())
       errors.push_back(name + ": [directory] default_policy_dn: required when type = openldap");

@@ -117,6 +117,16 @@ START_TEST(relative_paths_and_bad_bools_are_refused) {
 }
 END_TEST
 
+START_TEST(custom_questions_join_the_predefined_ones) {
+  auto r = Parse(std::string(kMinimal) + "[questions]\npredefined = A?|B?\ncustom = Our own? | Second?\n", "t.conf");
+  ck_assert(r.ok());
+  ck_assert_uint_eq(r->questions.predefined.size(), 4);
+  ck_assert_str_eq(r->questions.predefined[2].c_str(), "Our own?");
+  std::string e = ErrorsOf(std::string(kMinimal) + "[questions]\nenabled = yes\npredefined = A?\n");
+  ck_assert(Contains(e, "[questions] predefined + custom: need at least `register` questions"));
+}
+END_TEST
+
 START_TEST(load_refuses_group_writable_and_missing_files) {
   char path[] = "/tmp/sspr-conf-XXXXXX";
   int fd = mkstemp(path);
@@ -147,6 +157,7 @@ Suite* MakeSuite() {
   tcase_add_test(tc, duplicates_and_garbage_lines_are_errors);
   tcase_add_test(tc, relative_paths_and_bad_bools_are_refused);
   tcase_add_test(tc, load_refuses_group_writable_and_missing_files);
+  tcase_add_test(tc, custom_questions_join_the_predefined_ones);
   suite_add_tcase(s, tc);
   return s;
 }

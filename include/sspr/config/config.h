@@ -105,6 +105,9 @@ struct QuestionsConfig {
       "In what city were you born?", "What was the name of your first pet?",
       "What was the name of your first school?", "What was your childhood nickname?",
       "What is the name of the street you grew up on?", "What was the make of your first car?"};
+  // The organisation's own questions ([questions] custom), appended to
+  // `predefined` when the configuration is loaded.
+  std::vector<std::string> custom;
 };
 
 struct ThrottleLimits {
