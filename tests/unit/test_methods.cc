@@ -118,7 +118,8 @@ START_TEST(banned_list_folds_substitutions_and_near_misses) {
   ck_assert(!list.Matches("Correct-Horse-Battery"));
   ck_assert(list.Matches("Pa-55-Word-Lx"));       // "passwordix" contains "password"
   ck_assert(!list.Matches("Pa-Word-99-Lx"));      // "pawordix": two edits from "password"
-  ck_assert_str_eq(policy::BannedList::Normalise("L1l!|").c_str(), "iiiii");
+  const std::string folded = policy::BannedList::Normalise("L1l!|");
+  ck_assert_str_eq(folded.c_str(), "iiiii");
 }
 END_TEST
 
