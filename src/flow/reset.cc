@@ -153,6 +153,7 @@ class ResetRun {
   const Caller& m_caller;
   Dialogue& m_dlg;
   std::int64_t m_deadline;
+  std::int64_t m_started_ms = wire::NowMs();
   std::optional<ad::UserEntry> m_user;  // set only for an eligible account
   std::vector<Option> m_options;        // methods offered (fake ones for ineligible accounts)
   std::vector<std::string> m_verified;  // methods passed, in order
@@ -255,6 +256,14 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
     // not show; everything else gets a stable fake one.
     if (reason != "throttled") m_options = FakeOptions();
     for (auto& o : m_options) o.destination.clear();
+  }
+
+  // Real accounts cost more lookups (admin groups, the store, the send cap)
+  // than unknown ones: the first prompt never comes sooner than the floor,
+  // so the timing does not tell them apart (SECURITY.md rule 8).
+  {
+    std::int64_t left = m_started_ms + m_cfg.flow.min_response_ms - wire::NowMs();
+    if (left > 0) std::this_thread::sleep_for(std::chrono::milliseconds(left));
   }
 
   // One method per distinct family, m_required times.
