@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "sspr/flow/reset.h"
+#include "sspr/method/otp.h"
 #include "sspr/method/totp.h"
 
 namespace sspr::flow {
@@ -56,6 +57,7 @@ class EnrolRun {
   std::vector<std::string> MethodLines() const;
   bool RegisterTotp();
   bool VerifyExisting();
+  bool AddContact(store::ContactKind kind);
   bool RegisterQuestions();
   void Save(bool changed);
 
@@ -72,12 +74,22 @@ class EnrolRun {
 // Distinct method families this account can verify with now.
 int EnrolRun::Families() const {
   int n = 0;
+  auto added = [&](store::ContactKind kind) {
+    for (const auto& c : m_enrol.contacts)
+      if (c.kind == kind) return true;
+    return false;
+  };
+  bool email = false;
   if (m_cfg.email.enabled)
     for (const auto& v : Values(m_cfg.email.attribute))
-      if (method::IsUsableAddress(v)) {
-        ++n;
-        break;
-      }
+      if (method::IsUsableAddress(v)) email = true;
+  if (email || (m_cfg.email.enabled && added(store::ContactKind::kEmail))) ++n;
+  if (m_cfg.sms.enabled && added(store::ContactKind::kMobile)) {
+    bool ad_mobile = false;
+    for (const auto& v : Values(m_cfg.sms.mobile_attribute))
+      if (method::NormaliseE164(v, m_cfg.sms.default_country)) ad_mobile = true;
+    if (!ad_mobile && !(m_cfg.voice.enabled && !Values(m_cfg.voice.mobile_attribute).empty())) ++n;
+  }
   auto has_phone = [&](const config::PhoneConfig& pc, const std::string& attr) {
     for (const auto& v : Values(attr))
       if (method::NormaliseE164(v, pc.default_country)) return true;
@@ -213,6 +225,23 @@ void EnrolRun::Run() {
     if (m_cfg.questions.enabled && !m_admin &&
         static_cast<int>(m_enrol.questions.size()) < m_cfg.questions.register_count)
       menu.push_back({MsgId::kEnrolOptionQuestions, 2});
+    // Contacts the user adds (when AD has none of that kind), proven by a code.
+    auto has = [&](store::ContactKind k) {
+      for (const auto& c : m_enrol.contacts)
+        if (c.kind == k) return true;
+      return false;
+    };
+    bool ad_email = false;
+    for (const auto& v : Values(m_cfg.email.attribute))
+      if (method::IsUsableAddress(v)) ad_email = true;
+    if (m_cfg.email.enabled && !ad_email && !has(store::ContactKind::kEmail))
+      menu.push_back({MsgId::kEnrolOptionAddEmail, 5});
+    bool ad_mobile = false;
+    for (const auto& v : Values(m_cfg.sms.mobile_attribute))
+      if (method::NormaliseE164(v, m_cfg.sms.default_country)) ad_mobile = true;
+    if (m_cfg.sms.enabled && m_svc.gateway && m_svc.gateway->has_sms() && !ad_mobile &&
+        !has(store::ContactKind::kMobile))
+      menu.push_back({MsgId::kEnrolOptionAddMobile, 6});
     // Changing what exists needs an existing method (SECURITY.md rule 4);
     // not offered inside a login.
     if (!m_at_login && m_enrol.totp) menu.push_back({MsgId::kEnrolOptionReplaceTotp, 3});
@@ -232,6 +261,8 @@ void EnrolRun::Run() {
     if (what == 0) break;
     if (what == 1 && RegisterTotp()) changed = true;
     if (what == 2 && RegisterQuestions()) changed = true;
+    if (what == 5 && AddContact(store::ContactKind::kEmail)) changed = true;
+    if (what == 6 && AddContact(store::ContactKind::kMobile)) changed = true;
     if (what == 3 || what == 4) {
       if (!VerifyExisting()) {
         Audit("registration_change_refused", {{"reason", "existing_method_not_verified"}});
@@ -295,6 +326,81 @@ bool EnrolRun::VerifyExisting() {
   }
   if (ok && m_svc.throttle != nullptr && ticket.id != 0) (void)m_svc.throttle->Succeeded(ticket);
   return ok;
+}
+
+// A contact the user adds is proven like any destination: a code sent to
+// it must come back through this dialogue (SECURITY.md rule 2).
+bool EnrolRun::AddContact(store::ContactKind kind) {
+  const bool email = kind == store::ContactKind::kEmail;
+  auto value = m_dlg.Ask(email ? MsgId::kContactEmailPrompt : MsgId::kContactMobilePrompt, true);
+  if (!value || value->empty()) return false;
+  std::string dest(value->view());
+  std::string masked;
+  if (email) {
+    if (!method::IsUsableAddress(dest)) {
+      m_dlg.SayError(MsgId::kContactInvalid);
+      return false;
+    }
+    masked = method::MaskAddress(dest);
+  } else {
+    auto e164 = method::NormaliseE164(dest, m_cfg.sms.default_country);
+    if (!e164) {
+      m_dlg.SayError(MsgId::kContactInvalid);
+      return false;
+    }
+    dest = *e164;
+    masked = method::MaskPhone(dest);
+  }
+  if (m_svc.throttle != nullptr) {
+    auto d = m_svc.throttle->BeginSend(m_user.sam_account_name, (email ? "email:" : "sms:") + dest, !email);
+    if (!d || !d->allowed) {
+      m_dlg.SayError(MsgId::kSendFailed);
+      return false;
+    }
+  }
+  Secret code = method::GenerateNumericCode(m_cfg.flow.code_length);
+  Status sent;
+  if (email) {
+    std::string body = "Someone (hopefully you) is adding this address to the password reset "
+                       "methods of the account " + m_user.sam_account_name +
+                       ".\n\nYour verification code is: ";
+    body.append(code.view());
+    body += "\n";
+    sent = m_svc.mailer->Send(dest, m_cfg.email.subject, Secret::Take(body));
+  } else {
+    std::string text = "Your password reset code is ";
+    text.append(code.view());
+    sent = m_svc.gateway->SendSms(dest, Secret::Take(text), code);
+  }
+  if (!sent) {
+    m_svc.audit->Admin(LOG_ERR, "contact verification send: " + sent.error().detail);
+    m_dlg.SayError(MsgId::kSendFailed);
+    return false;
+  }
+  m_dlg.Say(email ? MsgId::kCodeSentEmail : MsgId::kCodeSentSms,
+            {masked, std::to_string(std::max(1, m_cfg.flow.code_lifetime_s / 60))});
+  method::OneTimeCode otp(std::move(code), "contact", NowS() * 1000 + m_cfg.flow.code_lifetime_s * 1000LL,
+                          m_cfg.flow.code_tries);
+  for (;;) {
+    auto answer = m_dlg.Ask(MsgId::kCodePrompt, true);
+    if (!answer || answer->empty()) return false;
+    auto r = otp.Verify(answer->view(), "contact", NowS() * 1000);
+    if (r == method::CodeCheck::kOk) break;
+    if (r != method::CodeCheck::kWrong) {
+      m_dlg.SayError(MsgId::kTooManyTries);
+      return false;
+    }
+    m_dlg.SayError(MsgId::kCodeWrong, {std::to_string(otp.tries_left())});
+  }
+  store::ContactMethod c;
+  c.kind = kind;
+  c.value = dest;
+  c.added_at = NowS();
+  m_enrol.contacts.push_back(std::move(c));
+  m_enrol.method_added_at[email ? "contact_email" : "contact_mobile"] = NowS();
+  Audit("method_registered", {{"method", email ? "contact_email" : "contact_mobile"}, {"destination", masked}});
+  m_dlg.Say(MsgId::kContactAdded, {masked});
+  return true;
 }
 
 bool EnrolRun::RegisterTotp() {

@@ -327,6 +327,17 @@ std::vector<ResetRun::Option> ResetRun::OptionsFor(const ad::UserEntry& u) const
     std::int64_t added = it == m_enrol.method_added_at.end() ? 0 : it->second;
     return added + std::int64_t{m_cfg.registration.cooldown_hours} * 3600 <= now;
   };
+  for (const auto& c : m_enrol.contacts) {
+    if (c.added_at + std::int64_t{m_cfg.registration.cooldown_hours} * 3600 > now) continue;
+    bool have_email = std::any_of(out.begin(), out.end(), [](const Option& o) { return o.id == "email"; });
+    bool have_sms = std::any_of(out.begin(), out.end(), [](const Option& o) { return o.id == "sms"; });
+    if (c.kind == store::ContactKind::kEmail && m_cfg.email.enabled && !have_email &&
+        method::IsUsableAddress(c.value))
+      out.push_back({"email", "email", c.value, method::MaskAddress(c.value), MsgId::kOptionEmail});
+    if (c.kind == store::ContactKind::kMobile && m_cfg.sms.enabled && !have_sms && m_svc.gateway &&
+        m_svc.gateway->has_sms())
+      out.push_back({"sms", "mobile", c.value, method::MaskPhone(c.value), MsgId::kOptionSms});
+  }
   if (m_cfg.totp.enabled && m_enrol.totp && m_enrol.totp->confirmed_at != 0 && settled("totp"))
     out.push_back({"totp", "app", "", "", MsgId::kOptionTotp});
   if (m_cfg.questions.enabled && !m_enrol.questions.empty() &&

@@ -138,6 +138,12 @@ constexpr Entry kCatalog[] = {
     {MsgId::kAdminNoSuchUser, "No directory account %1."},
     {MsgId::kEnrolOptionReplaceTotp, "  %1) replace your authenticator app (needs its current code)"},
     {MsgId::kEnrolOptionRemoveQuestions, "  %1) remove your security questions (needs their answers)"},
+    {MsgId::kEnrolOptionAddEmail, "  %1) add an alternate email address"},
+    {MsgId::kEnrolOptionAddMobile, "  %1) add a mobile number for text messages"},
+    {MsgId::kContactEmailPrompt, "Alternate email address: "},
+    {MsgId::kContactMobilePrompt, "Mobile number (with country code, e.g. +44 7700 900123): "},
+    {MsgId::kContactInvalid, "That does not look right. Nothing was added."},
+    {MsgId::kContactAdded, "%1 is registered for password reset."},
     {MsgId::kEnrolExistingNotVerified,
      "That could not be verified with a method you already have. Nothing was changed; if you "
      "lost it, ask your help desk to clear your registration."},

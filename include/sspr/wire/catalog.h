@@ -109,6 +109,12 @@ enum class MsgId : std::uint16_t {
   kEnrolOptionReplaceTotp = 114,     // %1 number
   kEnrolOptionRemoveQuestions = 115, // %1 number
   kEnrolExistingNotVerified = 116,
+  kEnrolOptionAddEmail = 117,   // %1 number
+  kEnrolOptionAddMobile = 118,  // %1 number
+  kContactEmailPrompt = 119,
+  kContactMobilePrompt = 120,
+  kContactInvalid = 121,
+  kContactAdded = 122,          // %1 masked destination
 };
 
 // Render one message. Unknown ids render their parameters (or a generic
