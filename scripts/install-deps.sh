@@ -11,7 +11,7 @@ PACKAGES=(
   libldap-dev libsodium-dev libcurl4-openssl-dev libpam0g-dev check
   libpam-wrapper libpamtest0-dev pamtester expect tmux python3-pexpect
   libnss-wrapper samba-ad-dc samba-ad-provision ldap-utils slapd krb5-user libpam-krb5
-  python3-aiosmtpd openssl iproute2 util-linux liboath-dev libqrencode-dev liblmdb-dev
+  python3-aiosmtpd openssl iproute2 util-linux selinux-policy-dev liboath-dev libqrencode-dev liblmdb-dev
 )
 
 missing=()
