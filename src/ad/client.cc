@@ -449,6 +449,15 @@ Result<UserEntry> Client::FindUser(std::string_view name,
 
 namespace {
 
+// One binary-valued modification of `attr`.
+LDAPMod BvMod(int op, char* attr, berval** vals) {
+  LDAPMod m{};
+  m.mod_op = op | LDAP_MOD_BVALUES;
+  m.mod_type = attr;
+  m.mod_bvalues = vals;
+  return m;
+}
+
 // One modify of a password attribute, with pwdLastSet read before and after
 // on the same connection so the outcome is proven, not assumed.
 struct PasswordWrite {
@@ -494,10 +503,7 @@ Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& 
   pwd_val.bv_val = reinterpret_cast<char*>(enc.data());
   berval* pwd_vals[] = {&pwd_val, nullptr};
   char attr_pwd[] = "unicodePwd";
-  LDAPMod mod_pwd{};
-  mod_pwd.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
-  mod_pwd.mod_type = attr_pwd;
-  mod_pwd.mod_bvalues = pwd_vals;
+  LDAPMod mod_pwd = BvMod(LDAP_MOD_REPLACE, attr_pwd, pwd_vals);
   // A reset does not clear lockoutTime (HARNESS-NOTES); 0 is the only value
   // a client may write (MS-ADTS 3.1.1.5.3.x lockoutTime).
   char zero[] = "0";
@@ -506,16 +512,10 @@ Result<WriteOutcome> Client::ResetPassword(const UserEntry& user, const Secret& 
   zero_val.bv_val = zero;
   berval* zero_vals[] = {&zero_val, nullptr};
   char attr_lock[] = "lockoutTime";
-  LDAPMod mod_lock{};
-  mod_lock.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
-  mod_lock.mod_type = attr_lock;
-  mod_lock.mod_bvalues = zero_vals;
+  LDAPMod mod_lock = BvMod(LDAP_MOD_REPLACE, attr_lock, zero_vals);
   // pwdLastSet accepts only 0 (must change) or -1 (now) from clients.
   char attr_pls[] = "pwdLastSet";
-  LDAPMod mod_pls{};
-  mod_pls.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
-  mod_pls.mod_type = attr_pls;
-  mod_pls.mod_bvalues = zero_vals;
+  LDAPMod mod_pls = BvMod(LDAP_MOD_REPLACE, attr_pls, zero_vals);
   LDAPMod* mods[4] = {&mod_pwd, nullptr, nullptr, nullptr};
   int n = 1;
   if (options.unlock) mods[n++] = &mod_lock;
@@ -561,14 +561,8 @@ Result<WriteOutcome> Client::ChangePassword(const UserEntry& user, const Secret&
   berval* new_vals[] = {&new_val, nullptr};
   char attr[] = "unicodePwd";
   // MS-ADTS 3.1.1.3.1.5: a user change is delete(old) + add(new) in one modify.
-  LDAPMod del{};
-  del.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES;
-  del.mod_type = attr;
-  del.mod_bvalues = old_vals;
-  LDAPMod add{};
-  add.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES;
-  add.mod_type = attr;
-  add.mod_bvalues = new_vals;
+  LDAPMod del = BvMod(LDAP_MOD_DELETE, attr, old_vals);
+  LDAPMod add = BvMod(LDAP_MOD_ADD, attr, new_vals);
   LDAPMod* mods[] = {&del, &add, nullptr};
   PasswordWrite w{mods, nullptr, "change", Op::kPasswordChange};
   return WriteWithReadBack(im, user, w);
@@ -628,10 +622,7 @@ Status Client::Unlock(const UserEntry& user) try {
   berval v{1, zero};
   berval* vals[] = {&v, nullptr};
   char attr[] = "lockoutTime";
-  LDAPMod mod{};
-  mod.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES;
-  mod.mod_type = attr;
-  mod.mod_bvalues = vals;
+  LDAPMod mod = BvMod(LDAP_MOD_REPLACE, attr, vals);
   LDAPMod* mods[] = {&mod, nullptr};
   // Idempotent, so a retry after a broken link is safe.
   auto r = im.WithRead([&](LDAP* h, int* rc) -> Result<bool> {
