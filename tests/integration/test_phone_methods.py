@@ -4,7 +4,8 @@ the real DC, SMTP sink, a Twilio-shaped gateway stub and real libpam:
 
 - user1 (mobile in AD, national format) chooses a text: the stub receives
   the E.164 number and the code, and that code resets the password;
-- user2 chooses a call to the office number: the spoken code works;
+- user2 chooses a call to the office number, alice a call to the mobile:
+  the spoken codes work;
 - user3's mobile number changes in AD after the code was sent: the code is
   refused (contact data is re-read at verification);
 - dave (adminCount=1, protected accounts allowed) must pass two distinct
@@ -86,6 +87,17 @@ def main():
     status, _ = finish_with(login, "Called-Reset-Pass-2")
     assert status == 0, login.screen()
     assert dc.can_bind("user2", "Called-Reset-Pass-2")
+
+    # 2b. Call to the mobile number.
+    dc.set_attr("alice", "mobile", ["+44 7700 900555"])
+    login = start_reset(env, "alice")
+    choose(login, "phone call to your mobile")
+    login.expect("We are calling +44")
+    login.expect(e.CODE_PROMPT)
+    login.send(e.voice_code(gw.wait_for("+447700900555", "call")))
+    status, _ = finish_with(login, "Mobile-Call-Pass-24")
+    assert status == 0, login.screen()
+    assert dc.can_bind("alice", "Mobile-Call-Pass-24")
 
     # 3. The number changes after the code was sent: refused.
     login = start_reset(env, "user3")
