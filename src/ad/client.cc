@@ -73,25 +73,10 @@ constexpr const char* kFixedAttrs[] = {"sAMAccountName", "userPrincipalName", "d
 
 }  // namespace
 
-struct Client::Impl {
-  DirectoryConfig cfg;
-  Secret bind_password;
+// The service connection (internal::ServiceConnection: failover, health,
+// retry-once reads) guarded by `mu`, plus what only AD needs.
+struct Client::Impl : internal::ServiceConnection {
   std::mutex mu;
-  LdapPtr ld;           // guarded by mu
-  std::string ld_uri;   // the URI `ld` is connected to
-
-  // A TLS-protected, not yet bound handle to `uri`.
-  Result<LdapPtr> Open(const std::string& uri) const;
-  // Service connection: tries `prefer` first (if non-empty), then the rest.
-  Status Connect(const std::string& prefer);
-  void Drop() noexcept {
-    ld.reset();
-    ld_uri.clear();
-  }
-  // Runs a read on the service connection; on a link failure reconnects
-  // and runs it once more. `op(LDAP*, int* rc)` returns a Result.
-  template <typename F>
-  auto WithRead(F&& op) -> decltype(op(static_cast<LDAP*>(nullptr), static_cast<int*>(nullptr)));
 
   Result<std::vector<UserEntry>> Search(LDAP* h, const std::string& base, int scope,
                                         const std::string& filter,
@@ -103,14 +88,7 @@ struct Client::Impl {
   Result<std::string> HintsOid(LDAP* h, int* rc);
   std::string hints_oid;
   std::string hints_known_for;
-  // DCs that failed recently, tried last until then (guarded by mu).
-  std::map<std::string, std::chrono::steady_clock::time_point> bad_until;
-  Status TryInOrder(const std::vector<std::string>& order);
 };
-
-Result<LdapPtr> Client::Impl::Open(const std::string& uri) const {
-  return internal::OpenTls(uri, cfg.ca_file, cfg.timeout_ms);
-}
 
 // DCs to try: SRV-discovered ones first (when configured), then the
 // configured URIs.
@@ -124,88 +102,6 @@ static std::vector<std::string> Candidates(const DirectoryConfig& cfg, std::stri
   for (const auto& u : cfg.uris)
     if (std::find(out.begin(), out.end(), u) == out.end()) out.push_back(u);
   return out;
-}
-
-Status Client::Impl::Connect(const std::string& prefer) {
-  Drop();
-  std::string srv_note;
-  std::vector<std::string> all = Candidates(cfg, &srv_note);
-  // Health: a DC that failed within the last minute is tried after the
-  // others, so one dead DC does not cost every request a timeout.
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<std::string> order, sick;
-  if (!prefer.empty()) order.push_back(prefer);
-  for (const auto& u : all) {
-    if (u == prefer) continue;
-    auto it = bad_until.find(u);
-    (it != bad_until.end() && it->second > now ? sick : order).push_back(u);
-  }
-  order.insert(order.end(), sick.begin(), sick.end());
-  if (order.empty())
-    return Fail(Errc::kDirUnavailable, "no directory server known" +
-                                           (srv_note.empty() ? std::string() : ": " + srv_note));
-  Status st = TryInOrder(order);
-  if (!st && !srv_note.empty()) return Fail(st.code(), st.error().detail + "; " + srv_note);
-  return st;
-}
-
-Status Client::Impl::TryInOrder(const std::vector<std::string>& order) {
-  Drop();
-  Errc worst = Errc::kDirUnavailable;
-  std::string details;
-  for (const auto& uri : order) {
-    auto opened = Open(uri);
-    if (!opened) {
-      bad_until[uri] = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-      if (Severity(opened.code()) > Severity(worst)) worst = opened.code();
-      if (!details.empty()) details += "; ";
-      details += opened.error().detail;
-      continue;
-    }
-    LdapPtr h = std::move(opened.value());
-    berval cred{};
-    cred.bv_len = bind_password.size();
-    cred.bv_val = reinterpret_cast<char*>(const_cast<unsigned char*>(bind_password.data()));
-    const int rc = ldap_sasl_bind_s(h.get(), cfg.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred,
-                                    nullptr, nullptr, nullptr);
-    if (rc == LDAP_SUCCESS) {
-      ld = std::move(h);
-      ld_uri = uri;
-      bad_until.erase(uri);
-      return {};
-    }
-    const std::string diag = Diagnostic(h.get());
-    const Errc e = MapLdapResult(Op::kBind, rc, diag);
-    if (e == Errc::kDirUnavailable || e == Errc::kDirTls || e == Errc::kTimeout) {
-      if (Severity(e) > Severity(worst)) worst = e;
-      if (!details.empty()) details += "; ";
-      details += uri + ": bind: " + Describe(rc, diag);
-      continue;
-    }
-    // The DC answered the bind with a refusal. Do not try the other DCs:
-    // lockout is domain-wide and each try would count as a bad password.
-    return Fail(Errc::kDirServiceAuth,
-                uri + ": service bind as " + cfg.bind_dn + " refused: " + Describe(rc, diag));
-  }
-  return Fail(worst, "no directory server usable: " + details);
-}
-
-template <typename F>
-auto Client::Impl::WithRead(F&& op)
-    -> decltype(op(static_cast<LDAP*>(nullptr), static_cast<int*>(nullptr))) {
-  for (int attempt = 0;; ++attempt) {
-    if (!ld) {
-      Status st = Connect({});
-      if (!st) return Fail(std::move(st).error());
-    }
-    int rc = LDAP_SUCCESS;
-    auto r = op(ld.get(), &rc);
-    if (r.ok() || !IsLinkFailure(rc) || attempt >= 1) {
-      if (!r.ok() && IsLinkFailure(rc)) Drop();
-      return r;
-    }
-    Drop();
-  }
 }
 
 Result<std::vector<UserEntry>> Client::Impl::Search(LDAP* h, const std::string& base, int scope,
@@ -310,6 +206,8 @@ Result<std::unique_ptr<Client>> Client::Create(DirectoryConfig config, Secret bi
   auto impl = std::make_unique<Impl>();
   impl->cfg = std::move(config);
   impl->bind_password = std::move(bind_password);
+  // SRV-discovered DCs first, then the configured URIs.
+  impl->candidates = [cfg = impl->cfg](std::string* note) { return Candidates(cfg, note); };
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 } catch (const std::exception& e) {
   return Fail(Errc::kInternal, std::string("ad client create: ") + e.what());

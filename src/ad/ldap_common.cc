@@ -303,4 +303,73 @@ Status CheckUri(const std::string& uri) {
   return {};
 }
 
+Result<LdapPtr> ServiceConnection::Open(const std::string& uri) const {
+  return OpenTls(uri, cfg.ca_file, cfg.timeout_ms);
+}
+
+Status ServiceConnection::Connect(const std::string& prefer) {
+  Drop();
+  std::string note;
+  std::vector<std::string> all = candidates ? candidates(&note) : cfg.uris;
+  // Health: a server that failed within the last minute is tried after the
+  // others, so one dead DC does not cost every request a timeout.
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> order, sick;
+  if (!prefer.empty()) order.push_back(prefer);
+  for (const auto& u : all) {
+    if (u == prefer) continue;
+    auto it = bad_until.find(u);
+    (it != bad_until.end() && it->second > now ? sick : order).push_back(u);
+  }
+  order.insert(order.end(), sick.begin(), sick.end());
+  if (order.empty())
+    return Fail(Errc::kDirUnavailable,
+                "no directory server known" + (note.empty() ? std::string() : ": " + note));
+  Status st = TryInOrder(order);
+  if (!st && !note.empty()) return Fail(st.code(), st.error().detail + "; " + note);
+  return st;
+}
+
+Status ServiceConnection::TryInOrder(const std::vector<std::string>& order) {
+  Drop();
+  Errc worst = Errc::kDirUnavailable;
+  std::string details;
+  for (const auto& uri : order) {
+    auto opened = Open(uri);
+    if (!opened) {
+      bad_until[uri] = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      if (Severity(opened.code()) > Severity(worst)) worst = opened.code();
+      if (!details.empty()) details += "; ";
+      details += opened.error().detail;
+      continue;
+    }
+    LdapPtr h = std::move(opened.value());
+    berval cred{};
+    cred.bv_len = bind_password.size();
+    cred.bv_val = reinterpret_cast<char*>(const_cast<unsigned char*>(bind_password.data()));
+    const int rc = ldap_sasl_bind_s(h.get(), cfg.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred,
+                                    nullptr, nullptr, nullptr);
+    if (rc == LDAP_SUCCESS) {
+      ld = std::move(h);
+      ld_uri = uri;
+      bad_until.erase(uri);
+      return {};
+    }
+    const std::string diag = Diagnostic(h.get());
+    const Errc e = MapLdapResult(Op::kBind, rc, diag);
+    if (e == Errc::kDirUnavailable || e == Errc::kDirTls || e == Errc::kTimeout) {
+      if (Severity(e) > Severity(worst)) worst = e;
+      if (!details.empty()) details += "; ";
+      details += uri + ": bind: " + Describe(rc, diag);
+      continue;
+    }
+    // The server refused the bind. Do not try the others: lockout (AD) and
+    // the ppolicy failure count (OpenLDAP) are shared, so each try would
+    // only count against the service account.
+    return Fail(Errc::kDirServiceAuth,
+                uri + ": service bind as " + cfg.bind_dn + " refused: " + Describe(rc, diag));
+  }
+  return Fail(worst, "no directory server usable: " + details);
+}
+
 }  // namespace sspr::ad::internal

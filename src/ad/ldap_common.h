@@ -17,7 +17,10 @@
 #include <ldap.h>
 #include <sys/time.h>
 
+#include <chrono>
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,6 +29,7 @@
 
 #include "sspr/ad/client.h"
 #include "sspr/util/result.h"
+#include "sspr/util/secret.h"
 
 namespace sspr::ad::internal {
 
@@ -87,5 +91,53 @@ Result<std::vector<UserEntry>> SearchEntries(LDAP* h, int timeout_ms, const std:
 // The per-URI rules every directory client applies at Create(): exactly one
 // ldaps:// or ldap:// URL with a host, no spaces or commas.
 Status CheckUri(const std::string& uri);
+
+// The helper's bound service connection, shared by the AD and OpenLDAP
+// clients: one persistent handle; failover across the candidate servers
+// (a bind *refusal* stops the walk: the account's lockout or ppolicy
+// failure count is shared by all of them); a server that failed within the
+// last minute is tried after the others; reads are retried once on a new
+// connection after a broken link. The owner guards it with its mutex.
+struct ServiceConnection {
+  DirectoryConfig cfg;
+  Secret bind_password;
+  LdapPtr ld;          // the bound handle, or null
+  std::string ld_uri;  // the URI `ld` is connected to
+  // Servers to try, in order (default: cfg.uris); `note` explains a
+  // discovery problem for the admin detail.
+  std::function<std::vector<std::string>(std::string* note)> candidates;
+  std::map<std::string, std::chrono::steady_clock::time_point> bad_until;
+
+  void Drop() noexcept {
+    ld.reset();
+    ld_uri.clear();
+  }
+  // A TLS-protected, not yet bound handle to `uri`.
+  Result<LdapPtr> Open(const std::string& uri) const;
+  // Connect and bind: `prefer` first (if non-empty), then the candidates,
+  // healthy ones before recently failed ones.
+  Status Connect(const std::string& prefer);
+  // Connect and bind to the first of `order` that works.
+  Status TryInOrder(const std::vector<std::string>& order);
+
+  // Run a read `op(LDAP*, int* rc)` (returning a Result); on a link failure
+  // reconnect and run it once more.
+  template <typename F>
+  auto WithRead(F&& op) -> decltype(op(static_cast<LDAP*>(nullptr), static_cast<int*>(nullptr))) {
+    for (int attempt = 0;; ++attempt) {
+      if (!ld) {
+        Status st = Connect({});
+        if (!st) return Fail(std::move(st).error());
+      }
+      int rc = LDAP_SUCCESS;
+      auto r = op(ld.get(), &rc);
+      if (r.ok() || !IsLinkFailure(rc) || attempt >= 1) {
+        if (!r.ok() && IsLinkFailure(rc)) Drop();
+        return r;
+      }
+      Drop();
+    }
+  }
+};
 
 }  // namespace sspr::ad::internal

@@ -332,24 +332,11 @@ Result<std::int64_t> GeneralizedTimeToFiletime(std::string_view t) {
   return (unix_s + kFiletimeEpochOffset) * 10000000LL + frac_100ns;
 }
 
-struct Client::Impl {
-  ad::DirectoryConfig cfg;
-  Secret bind_password;
+// The shared service connection (failover, health, retry-once reads),
+// guarded by `mu`, plus what only OpenLDAP needs.
+struct Client::Impl : ad::internal::ServiceConnection {
   OpenLdapOptions opts;
   std::mutex mu;
-  LdapPtr ld;          // guarded by mu
-  std::string ld_uri;  // the URI `ld` is connected to
-
-  void Drop() noexcept {
-    ld.reset();
-    ld_uri.clear();
-  }
-  Result<LdapPtr> Open(const std::string& uri) const {
-    return ad::internal::OpenTls(uri, cfg.ca_file, cfg.timeout_ms);
-  }
-  Status Connect(const std::string& prefer);
-  template <typename F>
-  auto WithRead(F&& op) -> decltype(op(static_cast<LDAP*>(nullptr), static_cast<int*>(nullptr)));
   Result<std::vector<UserEntry>> Search(LDAP* h, const std::string& base, int scope,
                                         const std::string& filter,
                                         const std::vector<std::string>& attrs, int size_limit,
@@ -363,66 +350,6 @@ struct Client::Impl {
                               const std::string& write_uri, bool sent_on_service,
                               const char* what, std::optional<Marker>* after_out);
 };
-
-Status Client::Impl::Connect(const std::string& prefer) {
-  Drop();
-  std::vector<std::string> order;
-  if (!prefer.empty()) order.push_back(prefer);
-  for (const auto& u : cfg.uris) {
-    if (u != prefer) order.push_back(u);
-  }
-  Errc worst = Errc::kDirUnavailable;
-  std::string details;
-  for (const auto& uri : order) {
-    auto opened = Open(uri);
-    if (!opened) {
-      if (Severity(opened.code()) > Severity(worst)) worst = opened.code();
-      if (!details.empty()) details += "; ";
-      details += opened.error().detail;
-      continue;
-    }
-    LdapPtr h = std::move(opened.value());
-    berval cred = SecretBerval(bind_password);
-    const int rc = ldap_sasl_bind_s(h.get(), cfg.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr,
-                                    nullptr, nullptr);
-    if (rc == LDAP_SUCCESS) {
-      ld = std::move(h);
-      ld_uri = uri;
-      return {};
-    }
-    const std::string diag = Diagnostic(h.get());
-    const Errc e = ad::MapLdapResult(Op::kBind, rc, diag);
-    if (e == Errc::kDirUnavailable || e == Errc::kDirTls || e == Errc::kTimeout) {
-      if (Severity(e) > Severity(worst)) worst = e;
-      if (!details.empty()) details += "; ";
-      details += uri + ": bind: " + Describe(rc, diag);
-      continue;
-    }
-    // A refusal: other servers share the entry (and its ppolicy failure
-    // count), so trying them would only lock the service account.
-    return Fail(Errc::kDirServiceAuth,
-                uri + ": service bind as " + cfg.bind_dn + " refused: " + Describe(rc, diag));
-  }
-  return Fail(worst, "no directory server usable: " + details);
-}
-
-template <typename F>
-auto Client::Impl::WithRead(F&& op)
-    -> decltype(op(static_cast<LDAP*>(nullptr), static_cast<int*>(nullptr))) {
-  for (int attempt = 0;; ++attempt) {
-    if (!ld) {
-      Status st = Connect({});
-      if (!st) return Fail(std::move(st).error());
-    }
-    int rc = LDAP_SUCCESS;
-    auto r = op(ld.get(), &rc);
-    if (r.ok() || !IsLinkFailure(rc) || attempt >= 1) {
-      if (!r.ok() && IsLinkFailure(rc)) Drop();
-      return r;
-    }
-    Drop();
-  }
-}
 
 Result<Marker> Client::Impl::ReadMarker(LDAP* h, const std::string& dn, int* rc) const {
   auto r = Search(h, dn, LDAP_SCOPE_BASE, "(objectClass=*)",
