@@ -201,45 +201,61 @@ int RunCheck(const std::string& config_path, std::FILE* out) {
            " SIDs in its token)");
   }
 
-  // Delegated rights, read from a sample user's DACL and allowedAttributesEffective.
+  // Delegated rights, read from the DACLs and allowedAttributesEffective of
+  // a sample of the ordinary, enabled users under base_dn (the users SSPR is
+  // for). All of them: OK; some: WARN with the first one; none: FAIL.
   auto sample = dir.Search(cfg->directory.ad.base_dn, ad::Client::Scope::kSubtree,
-                           "(&(objectCategory=person)(objectClass=user)(!(adminCount=1)))",
-                           {"sAMAccountName"}, 1);
+                           "(&(objectCategory=person)(objectClass=user)(!(adminCount=1))"
+                           "(!(userAccountControl:1.2.840.113556.1.4.803:=2)))",
+                           {"sAMAccountName"}, 20);
   if (!sample || sample->empty()) {
-    r.Fail("no ordinary user found under " + cfg->directory.ad.base_dn,
+    r.Fail("no ordinary, enabled user found under " + cfg->directory.ad.base_dn,
            "set [directory] base_dn to the OU that holds the users");
   } else {
-    const auto& u = sample->front();
-    auto dacl = dir.ReadDacl(u.dn);
-    if (!dacl) {
-      r.Warn("cannot read the permissions of " + u.dn + ": " + dacl.error().detail,
-             "not needed to run; grant Read Permissions to check delegation with this command");
-    } else if (!sids.empty() && DaclGrantsRight(*dacl, kResetPasswordGuid, sids)) {
-      r.Ok("service account may reset passwords of users such as " + u.dn);
-    } else {
-      r.Fail("service account has no Reset Password right on " + u.dn,
-             "delegate 'Reset password' on the users' OU to the service account");
+    int reset_ok = 0, lock_ok = 0, pls_ok = 0, unreadable = 0;
+    std::string reset_missing, lock_missing, pls_missing;
+    for (const auto& u : *sample) {
+      auto dacl = dir.ReadDacl(u.dn);
+      if (!dacl) ++unreadable;
+      else if (!sids.empty() && DaclGrantsRight(*dacl, kResetPasswordGuid, sids)) ++reset_ok;
+      else if (reset_missing.empty()) reset_missing = u.dn;
+      auto eff = dir.Search(u.dn, ad::Client::Scope::kBase, "(objectClass=*)",
+                            {"allowedAttributesEffective"}, 1);
+      auto has = [&](const char* attr) {
+        if (!eff || eff->empty()) return false;
+        auto it = eff->front().attrs.find("allowedattributeseffective");
+        if (it == eff->front().attrs.end()) return false;
+        for (const auto& v : it->second)
+          if (strcasecmp(v.c_str(), attr) == 0) return true;
+        return false;
+      };
+      if (has("lockoutTime")) ++lock_ok;
+      else if (lock_missing.empty()) lock_missing = u.dn;
+      if (has("pwdLastSet")) ++pls_ok;
+      else if (pls_missing.empty()) pls_missing = u.dn;
     }
-    auto eff = dir.Search(u.dn, ad::Client::Scope::kBase, "(objectClass=*)",
-                          {"allowedAttributesEffective"}, 1);
-    auto has = [&](const char* attr) {
-      if (!eff || eff->empty()) return false;
-      auto it = eff->front().attrs.find("allowedattributeseffective");
-      if (it == eff->front().attrs.end()) return false;
-      for (const auto& v : it->second)
-        if (strcasecmp(v.c_str(), attr) == 0) return true;
-      return false;
-    };
-    bool lockout = has("lockoutTime"), pls = has("pwdLastSet");
-    if (lockout) r.Ok("service account may write lockoutTime (unlock)");
-    else if (cfg->policy.unlock)
-      r.Fail("service account may not write lockoutTime, but [policy] unlock = yes",
-             "delegate write of lockoutTime on the users' OU");
+    const int n = static_cast<int>(sample->size());
+    const std::string of = " of " + std::to_string(n) + " sampled users";
+    const std::string fix_reset = "delegate 'Reset password' on the users' OU to the service account";
+    if (unreadable == n)
+      r.Warn("cannot read the users' permissions", "not needed to run; grant Read Permissions to "
+             "check delegation with this command");
+    else if (reset_ok == n - unreadable)
+      r.Ok("service account may reset passwords (" + std::to_string(reset_ok) + of + ")");
+    else if (reset_ok > 0)
+      r.Warn("service account may reset passwords of " + std::to_string(reset_ok) + of +
+             ", not of e.g. " + reset_missing, fix_reset + " (if those users should use SSPR)");
     else
-      r.Warn("service account may not write lockoutTime: a reset cannot also unlock",
-             "delegate write of lockoutTime on the users' OU");
-    if (pls) r.Ok("service account may write pwdLastSet (must change at next logon)");
-    else if (cfg->policy.must_change_after_reset)
+      r.Fail("service account has no Reset Password right on " + reset_missing, fix_reset);
+    const std::string fix_lock = "delegate write of lockoutTime on the users' OU";
+    if (lock_ok == n) r.Ok("service account may write lockoutTime (unlock)");
+    else if (cfg->policy.unlock && lock_ok == 0)
+      r.Fail("service account may not write lockoutTime, but [policy] unlock = yes", fix_lock);
+    else
+      r.Warn("service account may write lockoutTime on " + std::to_string(lock_ok) + of +
+             ", not on e.g. " + lock_missing, fix_lock);
+    if (pls_ok == n) r.Ok("service account may write pwdLastSet (must change at next logon)");
+    else if (cfg->policy.must_change_after_reset && pls_ok == 0)
       r.Fail("service account may not write pwdLastSet, but must_change_after_reset = yes",
              "delegate write of pwdLastSet on the users' OU");
   }

@@ -23,12 +23,14 @@ def main():
     smtp = h.SmtpSink(os.path.join(work, "smtp")).start()
     pw_before = dc.get_one("alice", "pwdLastSet")
 
-    good = e.Ssprd(work, dc, smtp.port)
+    # The users live in OU=People (the other accounts of the domain are not
+    # SSPR's business), as a real deployment's base_dn would say.
+    good = e.Ssprd(work, dc, smtp.port, extra={"directory": {"base_dn": dc.people_dn}})
     rc, out = check(good.conf)
     assert rc == 0, out
     for line in ("[ OK ] DC ldaps://127.0.0.1: TLS verified, service bind as svc-sspr@sspr.test accepted",
                  "[ OK ] service account svc-sspr@sspr.test is an ordinary account",
-                 "[ OK ] service account may reset passwords of users such as",
+                 "[ OK ] service account may reset passwords (",
                  "[ OK ] service account may write lockoutTime (unlock)",
                  "[WARN] DC does not support password-policy hints",
                  "[ OK ] mail server smtp://127.0.0.1:%d reachable" % smtp.port,
@@ -57,7 +59,7 @@ def main():
                         ("Administrator", "[WARN] service account Administrator@sspr.test is privileged")):
         d = os.path.join(work, who)
         os.makedirs(d)
-        s = e.Ssprd(d, dc, smtp.port)
+        s = e.Ssprd(d, dc, smtp.port, extra={"directory": {"base_dn": dc.people_dn}})
         with open(s.conf) as f:
             conf = f.read().replace("bind_dn = svc-sspr@sspr.test", "bind_dn = %s@sspr.test" % who)
         with open(s.conf, "w") as f:
