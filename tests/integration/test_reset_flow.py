@@ -156,6 +156,10 @@ def main():
     for s in secrets_seen:
         assert s not in logs, "a secret reached the logs"
     assert not h.processes_with_secret_in_cmdline(secrets_seen)
+    # ...and no core dump can carry one: ssprd runs with RLIMIT_CORE = 0.
+    with open("/proc/%d/limits" % ssprd.proc.pid) as f:
+        core = [ln for ln in f if ln.startswith("Max core file size")][0].split()
+    assert core[4:6] == ["0", "0"], "ssprd may dump core: %r" % core
 
     assert ssprd.stop() == 0, "ssprd did not exit cleanly on SIGTERM"
     smtp.stop()
