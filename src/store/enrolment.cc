@@ -17,6 +17,8 @@
 // guessed at.
 #include "sspr/store/enrolment.h"
 
+#include "store_internal.h"
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -145,9 +147,7 @@ std::string SealAd(std::string_view account) {
 constexpr std::uint8_t kSealVersion = 1;
 constexpr std::size_t kMaxSeed = 128;
 
-std::string Errno(const std::string& path, const char* what, int err) {
-  return path + ": " + what + ": " + std::strerror(err);
-}
+using internal::Errno;
 
 // Opens and checks the key file like ReadSecretFile, but the key is raw
 // bytes: no newline stripping, exactly 32 bytes. ENOENT is reported as such

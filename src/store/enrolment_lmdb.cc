@@ -27,7 +27,7 @@
 #include <cstring>
 #include <utility>
 
-#include "lmdb_txn.h"
+#include "store_internal.h"
 #include "sspr/store/enrolment.h"
 
 namespace sspr::store {
@@ -48,9 +48,7 @@ std::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_
 
 using internal::Txn;
 
-std::string Errno(const std::string& path, const char* what, int err) {
-  return path + ": " + what + ": " + std::strerror(err);
-}
+using internal::Errno;
 
 std::string Lmdb(const std::string& file, const char* what, int rc) {
   std::string d = file + ": " + what + ": " + mdb_strerror(rc);
@@ -106,56 +104,16 @@ WalkResult Walk(const char* path, std::size_t map_size) {
 }
 
 Status VerifyInChild(const std::string& lmdb_path, const std::string& shown, std::size_t map_size) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return Fail(Errc::kIo, Errno(shown, "check: pipe", errno));
-  const pid_t pid = fork();
-  if (pid < 0) {
-    const int e = errno;
-    close(p[0]);
-    close(p[1]);
-    return Fail(Errc::kIo, Errno(shown, "check: fork", e));
-  }
-  if (pid == 0) {
-    close(p[0]);
-    const WalkResult r = Walk(lmdb_path.c_str(), map_size);
-    ssize_t ignored = write(p[1], &r, sizeof r);
-    (void)ignored;
-    _exit(0);
-  }
-  close(p[1]);
   WalkResult r{};
-  std::size_t got = 0;
-  bool timed_out = false;
-  timespec start{};
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  while (got < sizeof r) {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    const long long spent = (now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000;
-    if (spent >= kVerifyTimeoutMs) {
-      timed_out = true;
-      break;
-    }
-    pollfd pfd{p[0], POLLIN, 0};
-    const int n = poll(&pfd, 1, static_cast<int>(kVerifyTimeoutMs - spent));
-    if (n <= 0) continue;  // EINTR or timeout: the clock above decides
-    const ssize_t m = read(p[0], reinterpret_cast<char*>(&r) + got, sizeof r - got);
-    if (m < 0 && errno == EINTR) continue;
-    if (m <= 0) break;  // EOF: the child died
-    got += static_cast<std::size_t>(m);
-  }
-  close(p[0]);
-  if (timed_out) kill(pid, SIGKILL);
-  int status = 0;
-  pid_t w;
-  do {
-    w = waitpid(pid, &status, 0);
-  } while (w < 0 && errno == EINTR);
+  const internal::ChildOutcome c = internal::RunInChild(&r, sizeof r, kVerifyTimeoutMs, [&](void* out) {
+    *static_cast<WalkResult*>(out) = Walk(lmdb_path.c_str(), map_size);
+  });
+  if (c.spawn_errno != 0)
+    return Fail(Errc::kIo, Errno(shown, (std::string("check: ") + c.spawn_what).c_str(), c.spawn_errno));
   const std::string fix = "; move the file aside and restore it from backup (users re-enrol otherwise)";
-  if (timed_out) return Fail(Errc::kIo, shown + ": store check timed out; the store is corrupt or stuck" + fix);
-  if (got < sizeof r) {
-    const std::string how =
-        (w == pid && WIFSIGNALED(status)) ? " (signal " + std::to_string(WTERMSIG(status)) + ")" : "";
+  if (c.timed_out) return Fail(Errc::kIo, shown + ": store check timed out; the store is corrupt or stuck" + fix);
+  if (!c.complete) {
+    const std::string how = c.signal != 0 ? " (signal " + std::to_string(c.signal) + ")" : "";
     return Fail(Errc::kIo, shown + ": store is corrupt: reading it crashed the check" + how + fix);
   }
   switch (r.stage) {

@@ -1,5 +1,6 @@
-#include "lmdb_txn.h"
 #include "sspr/store/throttle.h"
+
+#include "store_internal.h"
 
 #include <fcntl.h>
 #include <lmdb.h>
@@ -187,9 +188,7 @@ struct Cursor {
   }
 };
 
-std::string Errno(const std::string& path, const char* what, int err) {
-  return path + ": " + what + ": " + std::strerror(err);
-}
+using internal::Errno;
 
 // --- Rebuild on open, in a child so a corrupt page cannot crash the helper.
 //
@@ -276,65 +275,16 @@ WalkResult Rebuild(const char* src, const char* dst, const ThrottleConfig& cfg, 
 
 Status RebuildInChild(const std::string& src, const std::string& dst, const std::string& shown,
                       const ThrottleConfig& cfg, std::int64_t now) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return Fail(Errc::kIo, Errno(shown, "verify: pipe", errno));
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(p[0]);
-    close(p[1]);
-    return Fail(Errc::kIo, Errno(shown, "verify: fork", e));
-  }
-  if (pid == 0) {
-    close(p[0]);
-    // A fault here is the finding, not a bug to report: leave quietly (no
-    // core file, no sanitizer report) and let the parent name the file.
-    struct sigaction sa {};
-    sa.sa_handler = [](int sig) { _exit(128 + sig); };
-    sigemptyset(&sa.sa_mask);
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &sa, nullptr);
-    WalkResult r = Rebuild(src.c_str(), dst.c_str(), cfg, now);
-    ssize_t ignored = write(p[1], &r, sizeof r);
-    (void)ignored;
-    _exit(0);
-  }
-  close(p[1]);
   WalkResult r{};
-  std::size_t got = 0;
-  bool timed_out = false;
-  struct timespec start {};
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  while (got < sizeof r) {
-    struct timespec tick {};
-    clock_gettime(CLOCK_MONOTONIC, &tick);
-    long long spent = (tick.tv_sec - start.tv_sec) * 1000LL + (tick.tv_nsec - start.tv_nsec) / 1000000;
-    if (spent >= cfg.verify_timeout_ms) {
-      timed_out = true;
-      break;
-    }
-    struct pollfd pfd {p[0], POLLIN, 0};
-    int n = poll(&pfd, 1, static_cast<int>(cfg.verify_timeout_ms - spent));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;  // timeout is checked above
-    ssize_t m = read(p[0], reinterpret_cast<char*>(&r) + got, sizeof r - got);
-    if (m < 0 && errno == EINTR) continue;
-    if (m <= 0) break;  // EOF: the child died
-    got += static_cast<std::size_t>(m);
-  }
-  close(p[0]);
-  if (timed_out) kill(pid, SIGKILL);
-  int status = 0;
-  pid_t w;
-  do {
-    w = waitpid(pid, &status, 0);
-  } while (w < 0 && errno == EINTR);
-  // waitpid may fail with ECHILD if SIGCHLD is ignored: the pipe decides.
-  if (timed_out) return Fail(Errc::kIo, shown + ": store check timed out; the store is corrupt or stuck");
-  if (got < sizeof r) {
-    std::string how;
-    if (w == pid && WIFSIGNALED(status)) how = " (signal " + std::to_string(WTERMSIG(status)) + ")";
-    if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) > 128)
-      how = " (signal " + std::to_string(WEXITSTATUS(status) - 128) + ")";
+  const internal::ChildOutcome c =
+      internal::RunInChild(&r, sizeof r, cfg.verify_timeout_ms, [&](void* out) {
+        *static_cast<WalkResult*>(out) = Rebuild(src.c_str(), dst.c_str(), cfg, now);
+      });
+  if (c.spawn_errno != 0)
+    return Fail(Errc::kIo, Errno(shown, (std::string("verify: ") + c.spawn_what).c_str(), c.spawn_errno));
+  if (c.timed_out) return Fail(Errc::kIo, shown + ": store check timed out; the store is corrupt or stuck");
+  if (!c.complete) {
+    const std::string how = c.signal != 0 ? " (signal " + std::to_string(c.signal) + ")" : "";
     return Fail(Errc::kIo, shown + ": store is corrupt: reading it crashed the check" + how +
                                "; move the file aside (counters restart) or restore it");
   }
