@@ -1,6 +1,7 @@
 // Pure encoding helpers of the AD client: RFC 4515 filter escaping,
 // unicodePwd encoding, UserEntry::First. No libldap here, so the unit tests
 // and fuzzers exercise them without a directory.
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -58,6 +59,14 @@ void PutUnit(unsigned char*& out, std::uint16_t unit) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& UserEntry::Values(std::string_view name) const {
+  static const std::vector<std::string> kNone;
+  std::string lower(name);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto it = attrs.find(lower);
+  return it == attrs.end() ? kNone : it->second;
+}
 
 std::optional<std::string> UserEntry::First(std::string_view lower_name) const {
   auto it = attrs.find(std::string(lower_name));

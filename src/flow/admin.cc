@@ -52,13 +52,9 @@ void RunAdmin(const Services& svc, const Caller& caller, Dialogue& dlg, std::uin
   }
 
   if (op == wire::kStartFlagAdminStatus) {
-    auto lower = [](std::string s) {
-      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return s;
-    };
     auto first = [&](const std::string& attr) {
-      auto it = found->attrs.find(lower(attr));
-      return it == found->attrs.end() || it->second.empty() ? std::string() : it->second.front();
+      const auto& v = found->Values(attr);
+      return v.empty() ? std::string() : v.front();
     };
     dlg.Say(MsgId::kAdminLine, {"account", sam + " (" + found->dn + ")"});
     dlg.Say(MsgId::kAdminLine, {"disabled", found->disabled ? "yes" : "no"});
@@ -112,15 +108,8 @@ void RunAdmin(const Services& svc, const Caller& caller, Dialogue& dlg, std::uin
     if (svc.codes != nullptr) (void)svc.codes->Revoke(sam);
     audit("admin_registration_cleared", {});
     if (svc.notifier != nullptr && cfg.notify.enabled) {
-      std::vector<std::string> to;
-      for (const auto& attr : {cfg.email.attribute, cfg.notify.primary_attribute}) {
-        std::string l = attr;
-        for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        auto it = found->attrs.find(l);
-        if (it != found->attrs.end()) to.insert(to.end(), it->second.begin(), it->second.end());
-      }
       method::NotifyFields f{sam, found->display_name, "sspr-admin", "", cfg.flow.helpdesk};
-      if (auto st = svc.notifier->Send("registration", to, f); !st)
+      if (auto st = svc.notifier->Send("registration", NotifyRecipients(cfg, *found), f); !st)
         svc.audit->Admin(LOG_WARNING, "clear notice: " + st.error().detail);
     }
     dlg.Say(MsgId::kAdminCleared, {sam});

@@ -49,10 +49,7 @@ class EnrolRun {
     if (!m_at_login) m_dlg.SayError(MsgId::kEnrolUnavailable);
     (void)m_dlg.Finish(Outcome::kUnavailable);
   }
-  std::vector<std::string> Values(const std::string& attr) const {
-    auto it = m_user.attrs.find(Lower(attr));
-    return it == m_user.attrs.end() ? std::vector<std::string>() : it->second;
-  }
+  const std::vector<std::string>& Values(const std::string& attr) const { return m_user.Values(attr); }
   int Families() const;
   std::vector<std::string> MethodLines() const;
   bool RegisterTotp();
@@ -532,11 +529,7 @@ void EnrolRun::Save(bool changed) {
   if (!changed || m_svc.notifier == nullptr || !m_cfg.notify.enabled) return;
   method::NotifyFields f{m_user.sam_account_name, m_user.display_name, m_caller.service,
                          m_caller.rhost, m_cfg.flow.helpdesk};
-  std::vector<std::string> to;
-  for (const auto& attr : {m_cfg.email.attribute, m_cfg.notify.primary_attribute})
-    for (const auto& v : Values(attr))
-      if (std::find(to.begin(), to.end(), v) == to.end()) to.push_back(v);
-  if (auto st = m_svc.notifier->Send("registration", to, f); !st)
+  if (auto st = m_svc.notifier->Send("registration", NotifyRecipients(m_cfg, m_user), f); !st)
     m_svc.audit->Admin(LOG_WARNING, "registration notice failed: " + st.error().detail);
 }
 

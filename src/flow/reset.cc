@@ -292,13 +292,7 @@ void ResetRun::StartReset(Result<ad::UserEntry> found) {
 // The methods this account can use now, from AD data read just now.
 std::vector<ResetRun::Option> ResetRun::OptionsFor(const ad::UserEntry& u) const {
   std::vector<Option> out;
-  auto values = [&](const std::string& attr) {
-    std::string lower = attr;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    auto it = u.attrs.find(lower);
-    return it == u.attrs.end() ? std::vector<std::string>() : it->second;
-  };
+  auto values = [&](const std::string& attr) -> const std::vector<std::string>& { return u.Values(attr); };
   if (m_cfg.email.enabled) {
     for (const auto& v : values(m_cfg.email.attribute))
       if (method::IsUsableAddress(v)) {
@@ -957,6 +951,14 @@ bool CheckQuestionAnswers(const store::Enrolment& enrol, const std::vector<std::
   return all;
 }
 
+std::vector<std::string> NotifyRecipients(const config::Config& cfg, const ad::UserEntry& user) {
+  std::vector<std::string> to;
+  for (const auto& attr : {cfg.email.attribute, cfg.notify.primary_attribute})
+    for (const auto& v : user.Values(attr))
+      if (std::find(to.begin(), to.end(), v) == to.end()) to.push_back(v);
+  return to;
+}
+
 Result<bool> IsAdminAccount(const Services& svc, const ad::UserEntry& user) {
   if (user.admin_count != 0) return true;
   const config::Config& cfg = *svc.cfg;
@@ -984,16 +986,7 @@ void ResetRun::Notify() {
   if (m_notify_event.empty() || !m_user || m_svc.notifier == nullptr || !m_cfg.notify.enabled) return;
   method::NotifyFields f{m_user->sam_account_name, m_user->display_name, m_caller.service,
                          m_caller.rhost, m_cfg.flow.helpdesk};
-  std::vector<std::string> to;
-  for (const auto& attr : UserAttrs()) {
-    std::string lower = attr;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    auto it = m_user->attrs.find(lower);
-    if (it == m_user->attrs.end()) continue;
-    for (const auto& v : it->second)
-      if (std::find(to.begin(), to.end(), v) == to.end()) to.push_back(v);
-  }
+  const std::vector<std::string> to = NotifyRecipients(m_cfg, *m_user);
   if (auto st = m_svc.notifier->Send(m_notify_event, to, f); !st)
     m_svc.audit->Admin(LOG_WARNING, "notification to " + m_user->sam_account_name + " failed: " + st.error().detail);
   else

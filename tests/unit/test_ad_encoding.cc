@@ -159,6 +159,15 @@ START_TEST(first_returns_first_value_or_nothing) {
 }
 END_TEST
 
+START_TEST(values_looks_up_any_case_and_is_empty_when_absent) {
+  sspr::ad::UserEntry u;
+  u.attrs["othermailbox"] = {"a@x.org", "b@y.org"};
+  ck_assert_uint_eq(u.Values("otherMailbox").size(), 2);
+  ck_assert_uint_eq(u.Values("OTHERMAILBOX").size(), 2);
+  ck_assert(u.Values("mobile").empty());
+}
+END_TEST
+
 Suite* MakeSuite() {
   Suite* s = suite_create("ad_encoding");
   TCase* e = tcase_create("escape");
@@ -190,6 +199,7 @@ Suite* MakeSuite() {
   suite_add_tcase(s, u);
   TCase* f = tcase_create("entry");
   tcase_add_test(f, first_returns_first_value_or_nothing);
+  tcase_add_test(f, values_looks_up_any_case_and_is_empty_when_absent);
   suite_add_tcase(s, f);
   return s;
 }

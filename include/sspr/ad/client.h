@@ -53,6 +53,8 @@ struct UserEntry {
 
   // First value of a requested attribute (lower-case name), if any.
   std::optional<std::string> First(std::string_view lower_name) const;
+  // All values of an attribute, named in any case (empty if absent).
+  const std::vector<std::string>& Values(std::string_view name) const;
 };
 
 // The domain's password policy, read from the domain head (values the

@@ -80,6 +80,10 @@ void RunReset(const Services& svc, const Caller& caller, Dialogue& dlg);
 // expired or marked must-change.
 void RunChange(const Services& svc, const Caller& caller, Dialogue& dlg, bool expired);
 
+// Where notifications go: the user's alternate ([email] attribute) and
+// primary ([notify] primary_attribute) addresses, each once.
+std::vector<std::string> NotifyRecipients(const config::Config& cfg, const ad::UserEntry& user);
+
 // Accounts in admin groups: adminCount=1, or nested membership of a group
 // in [methods] admin_groups (default: AD's privileged groups).
 Result<bool> IsAdminAccount(const Services& svc, const ad::UserEntry& user);
